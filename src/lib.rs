@@ -1,4 +1,24 @@
-pub mod pb {
-    tonic::include_proto!("dsched.v1");
-    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("dsched_descriptor");
-}
+//! dsched: DaemonSet scheduling decisions as a gRPC service.
+//!
+//! # Layout
+//!
+//! - [`domain`]: Kubernetes' rules as pure functions over plain data (validation, label
+//!   selectors, quantities, nodes and pods). No transport, locks or metrics.
+//! - [`index`]: the inventory — nodes in lock-sharded records with posting bitmaps per label
+//!   key, key=value and taint; daemon pods; `Sync` sessions with resync mark-and-sweep.
+//! - [`grpc`]: the only code that names tonic/prost types: conversions with validation, the
+//!   service handlers, the edge layer (metrics, shedding), and the one error → status map.
+//! - [`server`]: wiring of services, reflection, health and graceful drain.
+//! - [`config`], [`telemetry`]: flags and env vars; logs and metrics.
+//!
+//! Dependency direction: `main → server → grpc → index → domain`.
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod index;
+pub mod server;
+pub mod telemetry;
+
+pub use error::Error;

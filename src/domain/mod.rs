@@ -1,0 +1,13 @@
+//! Kubernetes' rules as pure functions and plain data.
+//!
+//! Nothing here knows about gRPC, protobuf, locks, async or metrics: the index, the registry
+//! and the transport adapt to these types, never the other way round. Each module cites the
+//! upstream code its rules come from (see `semantics.md`).
+
+pub mod node;
+pub mod quantity;
+pub mod selector;
+pub mod validate;
+
+pub use node::{Condition, DaemonPod, Node, PodKey, PodPhase, Taint, Time};
+pub use validate::TaintEffect;

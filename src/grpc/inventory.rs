@@ -1,0 +1,279 @@
+//! `dsched.v1.Inventory`: the sync stream and node queries.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::convert;
+use super::pb;
+use super::pb::inventory_server::Inventory as InventoryApi;
+use super::status::{is_message_too_large, message_too_large};
+use crate::domain::selector::Selector;
+use crate::domain::validate::{FieldError, FieldErrors, FieldPath};
+use crate::error::Error;
+use crate::index::Inventory;
+use crate::index::sync::{Batch, ResyncMark, SyncError, SyncSession};
+use crate::telemetry;
+
+/// Page size of `ListNodes` when the request names none.
+pub const DEFAULT_PAGE_SIZE: usize = 500;
+/// Largest `ListNodes` page.
+pub const MAX_PAGE_SIZE: usize = 10_000;
+/// Responses buffered per `Sync` stream before the writer waits for the client to read.
+const SYNC_RESPONSE_BUFFER: usize = 16;
+
+pub struct InventoryService {
+    inventory: Arc<Inventory>,
+    /// Turns true when the server begins shutting down; open `Sync` streams then end.
+    shutdown: watch::Receiver<bool>,
+}
+
+impl InventoryService {
+    pub fn new(inventory: Arc<Inventory>, shutdown: watch::Receiver<bool>) -> Self {
+        InventoryService {
+            inventory,
+            shutdown,
+        }
+    }
+}
+
+/// Splits a request into the valid items and a rejection for each invalid one.
+pub fn batch_from_pb(req: pb::SyncRequest) -> (Batch, Vec<pb::Rejection>) {
+    let pb::SyncRequest {
+        batch_id: _,
+        upsert_nodes,
+        delete_nodes,
+        upsert_pods,
+        delete_pods,
+        resync,
+    } = req;
+    let mut batch = Batch {
+        resync: match pb::Resync::try_from(resync) {
+            Ok(pb::Resync::Begin) => ResyncMark::Begin,
+            Ok(pb::Resync::End) => ResyncMark::End,
+            Ok(pb::Resync::Unspecified) | Err(_) => ResyncMark::None,
+        },
+        ..Batch::default()
+    };
+    let mut rejected = Vec::new();
+    let mut reject = |kind: &str, name: &str, index: usize, errs: FieldErrors| {
+        let first = errs.iter().next().map(|e| e.field.as_str().to_owned());
+        rejected.push(pb::Rejection {
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            field: first.unwrap_or_default(),
+            reason: errs.to_strings().join("; "),
+        });
+    };
+    let list = FieldPath::root("upsertNodes");
+    for (i, node) in upsert_nodes.into_iter().enumerate() {
+        let name = node.name.clone();
+        match convert::node_from_pb(node, &list.index(i)) {
+            Ok(node) => batch.upsert_nodes.push(node),
+            Err(errs) => reject("Node", &name, i, errs),
+        }
+    }
+    let list = FieldPath::root("deleteNodes");
+    for (i, name) in delete_nodes.into_iter().enumerate() {
+        let mut errs = FieldErrors::default();
+        crate::domain::validate::node_name(&name, &list.index(i), &mut errs);
+        if errs.is_empty() {
+            batch.delete_nodes.push(name);
+        } else {
+            reject("Node", &name, i, errs);
+        }
+    }
+    let list = FieldPath::root("upsertPods");
+    for (i, pod) in upsert_pods.into_iter().enumerate() {
+        let name = pod.name.clone();
+        match convert::pod_from_pb(pod, &list.index(i)) {
+            Ok(pod) => batch.upsert_pods.push(pod),
+            Err(errs) => reject("DaemonPod", &name, i, errs),
+        }
+    }
+    let list = FieldPath::root("deletePods");
+    for (i, pod) in delete_pods.into_iter().enumerate() {
+        let name = pod.name.clone();
+        match convert::pod_ref_from_pb(pod, &list.index(i)) {
+            Ok(key) => batch.delete_pods.push(key),
+            Err(errs) => reject("DaemonPod", &name, i, errs),
+        }
+    }
+    (batch, rejected)
+}
+
+/// Applies one request on a stream's session and builds its acknowledgement.
+fn handle_batch(
+    session: &mut SyncSession,
+    req: pb::SyncRequest,
+) -> Result<pb::SyncResponse, Error> {
+    let batch_id = req.batch_id;
+    let (batch, rejected) = batch_from_pb(req);
+    let outcome = session.apply(&batch).map_err(|err| match err {
+        SyncError::EndWithoutBegin => Error::FailedPrecondition(format!("batch {batch_id}: {err}")),
+    })?;
+    telemetry::record_sync_batch(&outcome, rejected.len());
+    Ok(pb::SyncResponse {
+        batch_id,
+        revision: outcome.revision,
+        applied: outcome.applied,
+        unchanged: outcome.unchanged,
+        stale: outcome.stale,
+        swept: outcome.swept,
+        rejected,
+    })
+}
+
+/// Reads requests until the client closes, an error ends the stream, or shutdown begins.
+/// Each batch is applied to completion before its response is queued, so an acknowledged
+/// batch is visible to every query.
+async fn run_sync_stream(
+    inventory: Arc<Inventory>,
+    mut inbound: Streaming<pb::SyncRequest>,
+    out: mpsc::Sender<Result<pb::SyncResponse, Status>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _open = telemetry::OpenStream::open();
+    let mut session = SyncSession::new(inventory);
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|down| *down) => None,
+            next = inbound.message() => Some(next),
+        };
+        let Some(next) = next else {
+            let _ = out
+                .send(Err(
+                    Error::Unavailable("server is shutting down".into()).into()
+                ))
+                .await;
+            break;
+        };
+        let reply = match next {
+            Ok(Some(req)) => handle_batch(&mut session, req).map_err(Status::from),
+            Ok(None) => break,
+            Err(status) if is_message_too_large(status.code(), status.message()) => {
+                Err(message_too_large(status.message()))
+            }
+            Err(status) => Err(status),
+        };
+        let failed = reply.is_err();
+        if out.send(reply).await.is_err() || failed {
+            break;
+        }
+    }
+    if session.in_resync() {
+        tracing::info!("sync stream ended during a resync; nothing swept");
+    }
+}
+
+type SyncStream = Pin<Box<dyn Stream<Item = Result<pb::SyncResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl InventoryApi for InventoryService {
+    type SyncStream = SyncStream;
+
+    async fn sync(
+        &self,
+        request: Request<Streaming<pb::SyncRequest>>,
+    ) -> Result<Response<Self::SyncStream>, Status> {
+        if *self.shutdown.borrow() {
+            return Err(Error::Unavailable("server is shutting down".into()).into());
+        }
+        let (tx, rx) = mpsc::channel(SYNC_RESPONSE_BUFFER);
+        tokio::spawn(run_sync_stream(
+            self.inventory.clone(),
+            request.into_inner(),
+            tx,
+            self.shutdown.clone(),
+        ));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn get_node(
+        &self,
+        request: Request<pb::GetNodeRequest>,
+    ) -> Result<Response<pb::Node>, Status> {
+        let pb::GetNodeRequest { name } = request.into_inner();
+        let mut errs = FieldErrors::default();
+        crate::domain::validate::node_name(&name, &FieldPath::root("name"), &mut errs);
+        if !errs.is_empty() {
+            return Err(Error::Invalid(errs).into());
+        }
+        match self.inventory.get_node(&name) {
+            Some((node, revision)) => Ok(Response::new(convert::node_to_pb(node, revision))),
+            None => Err(Error::NotFound { kind: "node", name }.into()),
+        }
+    }
+
+    async fn list_nodes(
+        &self,
+        request: Request<pb::ListNodesRequest>,
+    ) -> Result<Response<pb::ListNodesResponse>, Status> {
+        let pb::ListNodesRequest {
+            label_selector,
+            limit,
+            page_token,
+        } = request.into_inner();
+        let selector = Selector::parse(&label_selector).map_err(|e| {
+            Error::from(FieldError::invalid(
+                &FieldPath::root("labelSelector"),
+                &label_selector,
+                e.message,
+            ))
+        })?;
+        let after = decode_page_token(&page_token)?;
+        let limit = match limit as usize {
+            0 => DEFAULT_PAGE_SIZE,
+            n => n.min(MAX_PAGE_SIZE),
+        };
+        let page = self
+            .inventory
+            .list_nodes(&selector, after.as_deref(), limit);
+        Ok(Response::new(pb::ListNodesResponse {
+            nodes: page
+                .nodes
+                .into_iter()
+                .map(|(node, rev)| convert::node_to_pb(node, rev))
+                .collect(),
+            next_page_token: page
+                .next_after
+                .map(|n| encode_page_token(&n))
+                .unwrap_or_default(),
+            revision: page.revision,
+            total: u32::try_from(page.total).unwrap_or(u32::MAX),
+        }))
+    }
+}
+
+/// Page tokens are opaque to callers: the last name of the previous page, hex-encoded.
+pub fn encode_page_token(last: &str) -> String {
+    last.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn decode_page_token(token: &str) -> Result<Option<String>, Error> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let bad = || {
+        Error::from(FieldError::invalid(
+            &FieldPath::root("pageToken"),
+            token,
+            "not a page token returned by this server",
+        ))
+    };
+    if token.len() % 2 != 0 || !token.is_ascii() {
+        return Err(bad());
+    }
+    let bytes = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&token[i..i + 2], 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| bad())?;
+    String::from_utf8(bytes).map(Some).map_err(|_| bad())
+}
