@@ -16,6 +16,7 @@
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod fleet;
 pub mod grpc;
 pub mod index;
 pub mod server;

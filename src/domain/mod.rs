@@ -4,9 +4,14 @@
 //! and the transport adapt to these types, never the other way round. Each module cites the
 //! upstream code its rules come from (see `semantics.md`).
 
+pub mod affinity;
 pub mod node;
+pub mod placement;
+pub mod predicate;
 pub mod quantity;
+pub mod resources;
 pub mod selector;
+pub mod toleration;
 pub mod validate;
 
 pub use node::{Condition, DaemonPod, Node, PodKey, PodPhase, Taint, Time};

@@ -65,20 +65,12 @@ fn interpret_suffix(suffix: &str) -> Option<Scale> {
     let rest = suffix
         .strip_prefix('e')
         .or_else(|| suffix.strip_prefix('E'))?;
-    let (negative, digits) = match rest.as_bytes().first() {
-        Some(b'-') => (true, &rest[1..]),
-        Some(b'+') => (false, &rest[1..]),
-        _ => (false, rest),
-    };
+    let digits = rest.strip_prefix(['-', '+']).unwrap_or(rest);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let magnitude: i64 = digits.parse().ok()?;
-    Some(Scale::Decimal(if negative {
-        -magnitude
-    } else {
-        magnitude
-    }))
+    // Rust's i64 parser, like Go's ParseInt, accepts one leading sign.
+    rest.parse::<i64>().ok().map(Scale::Decimal)
 }
 
 /// Multiplies a big-endian decimal digit vector by `m` (small) in place.
@@ -299,10 +291,11 @@ impl FromStr for Quantity {
     }
 }
 
-/// Canonical form: whole multiples of 1024 use the largest binary suffix
-/// (`2Ki`, `1Gi`); other whole numbers the largest decimal suffix that keeps
-/// an integer mantissa (`1500`, `2k`, `3M`); fractions `m`, `u` or `n`
-/// (`250m`, `1500n`). Zero is `0`.
+/// Canonical form. Fractions use `m`, `u` or `n` (`250m`, `1500n`). Whole
+/// numbers use the largest binary suffix that divides them (`2Ki`, `1536Mi`)
+/// or the largest decimal suffix that does (`2k`, `9E`), whichever mantissa
+/// is shorter, binary on a tie (`1000Ki` rather than `1024k`); plain digits
+/// when neither applies (`1500`). Zero is `0`.
 impl fmt::Display for Quantity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.nanos;
@@ -312,40 +305,359 @@ impl fmt::Display for Quantity {
         let sign = if n < 0 { "-" } else { "" };
         let mag = n.unsigned_abs();
         let per_unit = NANOS_PER_UNIT as u128;
-        if mag % per_unit != 0 {
+        if !mag.is_multiple_of(per_unit) {
             for (div, suffix) in [(1_000_000u128, "m"), (1_000, "u"), (1, "n")] {
-                if mag % div == 0 {
+                if mag.is_multiple_of(div) {
                     return write!(f, "{sign}{}{suffix}", mag / div);
                 }
             }
         }
         let units = mag / per_unit;
-        for (shift, suffix) in [
+        let binary = [
             (60u32, "Ei"),
             (50, "Pi"),
             (40, "Ti"),
             (30, "Gi"),
             (20, "Mi"),
             (10, "Ki"),
-        ] {
-            let div = 1u128 << shift;
-            if units >= div && units % div == 0 {
-                return write!(f, "{sign}{}{suffix}", units / div);
-            }
-        }
-        for (pow, suffix) in [
+        ]
+        .into_iter()
+        .map(|(shift, suffix)| (1u128 << shift, suffix))
+        .find(|(div, _)| units.is_multiple_of(*div))
+        .map(|(div, suffix)| (units / div, suffix));
+        let decimal = [
             (18u32, "E"),
             (15, "P"),
             (12, "T"),
             (9, "G"),
             (6, "M"),
             (3, "k"),
-        ] {
-            let div = 10u128.pow(pow);
-            if units >= div && units % div == 0 {
-                return write!(f, "{sign}{}{suffix}", units / div);
-            }
+        ]
+        .into_iter()
+        .map(|(pow, suffix)| (10u128.pow(pow), suffix))
+        .find(|(div, _)| units.is_multiple_of(*div))
+        .map(|(div, suffix)| (units / div, suffix));
+        // Mantissas here are >= 1, so ilog10 cannot panic.
+        let shorter = |d: u128, b: u128| d.max(1).ilog10() < b.max(1).ilog10();
+        let (mantissa, suffix) = match (binary, decimal) {
+            (Some(b), Some(d)) if shorter(d.0, b.0) => d,
+            (Some(b), _) => b,
+            (None, Some(d)) => d,
+            (None, None) => (units, ""),
+        };
+        write!(f, "{sign}{mantissa}{suffix}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KI: i128 = 1024 * NANOS_PER_UNIT;
+    const MI: i128 = 1024 * KI;
+    const GI: i128 = 1024 * MI;
+
+    #[test]
+    fn parse_values() {
+        let ei = (1i128 << 60) * NANOS_PER_UNIT;
+        let rows: Vec<(&str, &str, i128)> = vec![
+            ("zero", "0", 0),
+            ("negative zero", "-0", 0),
+            ("zero millis", "0m", 0),
+            ("zero with fraction", "0.000", 0),
+            ("one", "1", NANOS_PER_UNIT),
+            ("plus sign", "+1", NANOS_PER_UNIT),
+            ("negative", "-1", -NANOS_PER_UNIT),
+            ("leading zeros", "007", 7 * NANOS_PER_UNIT),
+            ("leading dot", ".5", 500_000_000),
+            ("trailing dot", "5.", 5 * NANOS_PER_UNIT),
+            (
+                "trailing dot with suffix",
+                "1.G",
+                NANOS_PER_UNIT * 1_000_000_000,
+            ),
+            ("millis", "100m", 100_000_000),
+            ("micros", "5u", 5_000),
+            ("nanos", "1n", 1),
+            ("sub-nano rounds up", "0.1n", 1),
+            ("sub-nano rounds away from zero", "-0.1n", -1),
+            ("fractional millis", "0.1m", 100_000),
+            ("fraction", "1.5", 1_500_000_000),
+            ("kilo", "1k", 1_000 * NANOS_PER_UNIT),
+            ("mega", "2M", 2_000_000 * NANOS_PER_UNIT),
+            ("giga", "3G", 3 * 10i128.pow(18)),
+            ("tera", "1T", 10i128.pow(21)),
+            ("peta", "1P", 10i128.pow(24)),
+            ("exa", "9E", 9 * 10i128.pow(27)),
+            ("kibi", "1Ki", KI),
+            ("mebi", "128Mi", 128 * MI),
+            ("gibi fraction", "1.5Gi", 3 * GI / 2),
+            ("half kibi", "0.5Ki", 512 * NANOS_PER_UNIT),
+            ("tebi", "1Ti", 1024 * GI),
+            ("pebi", "1Pi", 1024 * 1024 * GI),
+            ("exbi", "1Ei", ei),
+            ("kibi sub-nano", "0.000000000001Ki", 2),
+            ("exponent", "1e3", 1_000 * NANOS_PER_UNIT),
+            ("exponent plus", "1e+3", 1_000 * NANOS_PER_UNIT),
+            ("exponent upper negative", "12E-2", 120_000_000),
+            ("exponent negative", "1e-3", 1_000_000),
+            ("exponent zero", "5e0", 5 * NANOS_PER_UNIT),
+            ("tiny exponent", "1e-100", 1),
+            ("tiny negative exponent", "-1e-100", -1),
+            ("huge negative exponent", "1e-9223372036854775808", 1),
+            (
+                "big number small exponent",
+                "123456789012345678901234567890e-20",
+                1_234_567_890_123_456_790,
+            ),
+            ("long fraction", "0.1234567891234", 123_456_790),
+        ];
+        for (name, input, want) in rows {
+            let got = parse(input).map(|q| q.as_nanos());
+            assert_eq!(
+                got,
+                Ok(want),
+                "parse/{name}: input {input:?}: want Ok({want}) nanos, got {got:?}"
+            );
         }
-        write!(f, "{sign}{units}")
+    }
+
+    #[test]
+    fn parse_errors() {
+        let long_digits = "9".repeat(100_000);
+        let long_fraction = format!("0.{}", "0".repeat(100_000));
+        let long_fraction_then_bad = format!("{long_fraction}x");
+        let ok_long_fraction = parse(&long_fraction).map(|q| q.as_nanos());
+        assert_eq!(
+            ok_long_fraction,
+            Ok(0),
+            "long zero fraction: want Ok(0), got {ok_long_fraction:?}"
+        );
+        let rows: Vec<(&str, &str, &str)> = vec![
+            ("empty", "", ERR_FORMAT_WRONG),
+            ("space", " ", ERR_FORMAT_WRONG),
+            ("leading space", " 1", ERR_FORMAT_WRONG),
+            ("trailing space", "1 ", ERR_FORMAT_WRONG),
+            ("space before suffix", "1 Gi", ERR_FORMAT_WRONG),
+            ("lone suffix", "Gi", ERR_FORMAT_WRONG),
+            ("lone m", "m", ERR_FORMAT_WRONG),
+            ("lone sign", "-", ERR_FORMAT_WRONG),
+            ("lone dot", ".", ERR_FORMAT_WRONG),
+            ("sign dot", "+.", ERR_FORMAT_WRONG),
+            ("double sign", "--1", ERR_FORMAT_WRONG),
+            ("multiple dots", "1.1.1", ERR_FORMAT_WRONG),
+            ("dots with suffix", "1.1.M", ERR_FORMAT_WRONG),
+            ("KB", "1KB", ERR_FORMAT_WRONG),
+            ("kb", "1kb", ERR_FORMAT_WRONG),
+            ("word", "aoeu", ERR_FORMAT_WRONG),
+            ("plus in middle", "1+1.0M", ERR_FORMAT_WRONG),
+            ("exponent then suffix", "1e3i", ERR_FORMAT_WRONG),
+            ("non-ascii", "1µ", ERR_FORMAT_WRONG),
+            ("non-ascii digits", "١", ERR_FORMAT_WRONG),
+            ("long bad tail", &long_fraction_then_bad, ERR_FORMAT_WRONG),
+            ("unknown K", "1K", ERR_SUFFIX),
+            ("lowercase ki", "1ki", ERR_SUFFIX),
+            ("milli-ibi", "0.1mi", ERR_SUFFIX),
+            ("bare i", "1i", ERR_SUFFIX),
+            ("fraction i", ".5i", ERR_SUFFIX),
+            ("lone e", "1e", ERR_SUFFIX),
+            ("dangling exponent sign", "-3.01e-", ERR_SUFFIX),
+            ("double e", "1ee3", ERR_SUFFIX),
+            ("suffix then digits", "1m3", ERR_SUFFIX),
+            (
+                "exponent overflows i64",
+                "1e99999999999999999999",
+                ERR_SUFFIX,
+            ),
+            ("too large", "1e40", ERR_TOO_LARGE),
+            ("too large exa", "1000000000000000000000E", ERR_TOO_LARGE),
+            (
+                "too large binary",
+                "1000000000000000000000Ei",
+                ERR_TOO_LARGE,
+            ),
+            ("huge exponent", "1e9223372036854775807", ERR_TOO_LARGE),
+            ("absurdly long digits", &long_digits, ERR_TOO_LARGE),
+        ];
+        for (name, input, want) in rows {
+            let got = parse(input);
+            let shown: String = input.chars().take(40).collect();
+            assert_eq!(
+                got,
+                Err(want.to_string()),
+                "parse/{name}: input {shown:?}: want Err({want:?}), got {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn display() {
+        let rows: Vec<(&str, &str, &str)> = vec![
+            ("zero", "0", "0"),
+            ("zero millis", "0m", "0"),
+            ("one", "1", "1"),
+            ("negative", "-1", "-1"),
+            ("millis", "100m", "100m"),
+            ("quarter", "0.25", "250m"),
+            ("fraction above one", "1.5", "1500m"),
+            ("micros", "1.5m", "1500u"),
+            ("nanos", "1n", "1n"),
+            ("sub-nano", "0.1n", "1n"),
+            ("plain whole", "1500", "1500"),
+            ("kilo", "1000", "1k"),
+            ("exponent", "1e3", "1k"),
+            ("mega", "5M", "5M"),
+            ("exa", "9E", "9E"),
+            ("beyond exa", "1e21", "1000E"),
+            ("kibi", "1024", "1Ki"),
+            ("kibi stays", "1Ki", "1Ki"),
+            ("mebi", "1048576", "1Mi"),
+            ("gibi", "1Gi", "1Gi"),
+            ("fractional gibi", "1.5Gi", "1536Mi"),
+            ("half kibi", "0.5Ki", "512"),
+            ("binary over decimal", "1024000", "1000Ki"),
+            ("exbi", "1Ei", "1Ei"),
+            ("negative gibi", "-2Gi", "-2Gi"),
+            ("negative millis", "-250m", "-250m"),
+        ];
+        for (name, input, want) in rows {
+            let got = parse(input).map(|q| q.to_string());
+            assert_eq!(
+                got,
+                Ok(want.to_string()),
+                "display/{name}: input {input:?}: want {want:?}, got {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn display_round_trips() {
+        let inputs = [
+            "0",
+            "1n",
+            "250m",
+            "1.5",
+            "1536Mi",
+            "1e21",
+            "-7u",
+            "12345",
+            "3Ki",
+            "999999999999n",
+        ];
+        for input in inputs {
+            let first = parse(input);
+            let again = first
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|q| parse(&q.to_string()));
+            assert_eq!(
+                again, first,
+                "round trip {input:?}: want {first:?}, got {again:?}"
+            );
+        }
+        let extremes = [
+            Quantity::from_nanos(i128::MAX),
+            Quantity::from_nanos(i128::MIN + 1),
+        ];
+        for q in extremes {
+            let got = parse(&q.to_string());
+            assert_eq!(got, Ok(q), "round trip {q:?}: want Ok, got {got:?}");
+        }
+        // i128::MIN has no positive counterpart; it must still print without panicking.
+        assert!(!Quantity::from_nanos(i128::MIN).to_string().is_empty());
+    }
+
+    #[test]
+    fn arithmetic_and_helpers() {
+        let m = Quantity::from_millis;
+        let rows = [
+            (
+                "add",
+                m(250).checked_add(m(750)),
+                Some(Quantity::from_units(1)),
+            ),
+            ("sub", m(250).checked_sub(m(750)), Some(m(-500))),
+            (
+                "add overflow",
+                Quantity::from_nanos(i128::MAX).checked_add(m(1)),
+                None,
+            ),
+            (
+                "sub overflow",
+                Quantity::from_nanos(i128::MIN).checked_sub(m(1)),
+                None,
+            ),
+        ];
+        for (name, got, want) in rows {
+            assert_eq!(got, want, "{name}: want {want:?}, got {got:?}");
+        }
+        let sat = Quantity::from_nanos(i128::MAX).saturating_add(m(1));
+        assert_eq!(sat.as_nanos(), i128::MAX, "saturating_add");
+        let sat = Quantity::from_nanos(i128::MIN).saturating_sub(m(1));
+        assert_eq!(sat.as_nanos(), i128::MIN, "saturating_sub");
+
+        let ceil_rows = [
+            ("whole", "2", 2000, 2),
+            ("millis", "250m", 250, 1),
+            ("sub-milli", "1n", 1, 1),
+            ("micro", "1500u", 2, 1),
+            ("negative sub-milli", "-1n", 0, 0),
+            ("negative", "-1.5", -1500, -1),
+            ("zero", "0", 0, 0),
+        ];
+        for (name, input, want_millis, want_units) in ceil_rows {
+            let q = parse(input);
+            let got = q.map(|q| (q.as_millis_ceil(), q.as_units_ceil()));
+            let want = Ok((want_millis, want_units));
+            assert_eq!(
+                got, want,
+                "ceil/{name}: input {input:?}: want {want:?}, got {got:?}"
+            );
+        }
+        assert!(
+            parse("-1m").is_ok_and(|q| q.is_negative()),
+            "-1m is negative"
+        );
+        assert!(
+            parse("0").is_ok_and(|q| !q.is_negative() && q.is_zero()),
+            "0 is zero"
+        );
+        assert_eq!(Quantity::zero(), Quantity::default(), "zero is default");
+        assert_eq!(
+            "1Ki".parse::<Quantity>(),
+            Ok(Quantity::from_units(1024)),
+            "FromStr"
+        );
+        assert!(Quantity::from_millis(1) > Quantity::zero(), "ordering");
+        assert_eq!(
+            Quantity::from_millis(i64::MIN).as_millis_ceil(),
+            i128::from(i64::MIN)
+        );
+    }
+
+    #[test]
+    fn never_panics_on_odd_input() {
+        let huge = "1".repeat(1 << 20);
+        let huge_fraction = format!("1.{}Ei", "7".repeat(1 << 20));
+        let inputs = [
+            "",
+            "\0",
+            "é",
+            "😀",
+            "1😀",
+            "1e",
+            "1e-",
+            "e1",
+            "E",
+            "Ei",
+            "-.e",
+            "+-1",
+            "9".repeat(39).leak(),
+            &huge,
+            &huge_fraction,
+        ];
+        for s in inputs {
+            let _ = parse(s).map(|q| q.to_string());
+        }
     }
 }

@@ -863,6 +863,11 @@ mod tests {
     const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
     const LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
 
+    /// (row name, input, want).
+    type ParseRow<'a> = (&'a str, &'a str, Result<Option<IntOrPercent>, String>);
+    /// (row name, map entries, want error strings).
+    type MapRow<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<String>);
+
     fn strs(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
     }
@@ -1092,7 +1097,7 @@ mod tests {
     #[test]
     fn int_or_percent_parse() {
         let err = Err(INT_OR_PERCENT_ERR_MSG.to_string());
-        let rows: Vec<(&str, &str, Result<Option<IntOrPercent>, String>)> = vec![
+        let rows: Vec<ParseRow> = vec![
             ("unset", "", Ok(None)),
             ("int", "5", Ok(Some(IntOrPercent::Int(5)))),
             ("zero", "0", Ok(Some(IntOrPercent::Int(0)))),
@@ -1300,7 +1305,7 @@ mod tests {
 
     #[test]
     fn labels_map() {
-        let rows: Vec<(&str, Vec<(&str, &str)>, Vec<String>)> = vec![
+        let rows: Vec<MapRow> = vec![
             (
                 "valid",
                 vec![("app", "web"), ("example.com/tier", "")],
@@ -1546,7 +1551,7 @@ mod tests {
 
     #[test]
     fn resource_quantity_map_rows() {
-        let rows: Vec<(&str, Vec<(&str, &str)>, Vec<String>)> = vec![
+        let rows: Vec<MapRow> = vec![
             (
                 "valid",
                 vec![("cpu", "1"), ("example.com/gpu", "0")],

@@ -137,31 +137,20 @@ impl Observer {
     /// Records the call if `headers` carry a `grpc-status`, first rewriting an oversized
     /// message's `OUT_OF_RANGE` into the API's `RESOURCE_EXHAUSTED`. True when recorded.
     fn finish(&mut self, headers: &mut HeaderMap) -> bool {
-        let Some(code) = headers
-            .get("grpc-status")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<i32>().ok())
-            .map(Code::from_i32)
-        else {
+        let Some(status) = Status::from_header_map(headers) else {
             return false;
         };
-        let message = headers
-            .get("grpc-message")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let code = if is_message_too_large(code, &message) {
-            let status = super::status::message_too_large(&message);
-            headers.insert(
-                "grpc-status",
-                HeaderValue::from(Code::ResourceExhausted as i32),
-            );
-            if let Ok(v) = HeaderValue::from_str(status.message()) {
-                headers.insert("grpc-message", v);
+        let code = if is_message_too_large(status.code(), status.message()) {
+            let rewritten = super::status::message_too_large(status.message());
+            if rewritten.add_header(headers).is_err() {
+                headers.insert(
+                    "grpc-status",
+                    HeaderValue::from(Code::ResourceExhausted as i32),
+                );
             }
             Code::ResourceExhausted
         } else {
-            code
+            status.code()
         };
         telemetry::record_rpc(&self.method, code, self.start.elapsed());
         self.done = true;
@@ -230,5 +219,81 @@ impl<B: Body> Body for EdgeBody<B> {
         self.inner
             .as_ref()
             .map_or_else(|| http_body::SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use tokio::sync::oneshot;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn grpc_code(headers: &HeaderMap) -> Option<Code> {
+        Status::from_header_map(headers).map(|s| s.code())
+    }
+
+    /// A call in flight holds its slot; the next one beyond the limit is shed with
+    /// UNAVAILABLE at once, while health checks still pass.
+    #[tokio::test]
+    async fn sheds_beyond_the_limit_but_never_health() {
+        let (release_tx, release_rx) = oneshot::channel::<()>();
+        let release = Arc::new(tokio::sync::Mutex::new(Some(release_rx)));
+        let inner = tower::service_fn(move |_req: http::Request<()>| {
+            let release = release.clone();
+            async move {
+                let first = release.lock().await.take();
+                if let Some(rx) = first {
+                    let _ = rx.await;
+                }
+                Ok::<_, Infallible>(http::Response::new(
+                    http_body_util::Empty::<bytes::Bytes>::new(),
+                ))
+            }
+        });
+        let service = EdgeLayer::new(1).layer(inner);
+        let request = |path: &str| {
+            http::Request::builder()
+                .uri(path)
+                .body(())
+                .expect("request")
+        };
+
+        let slow = tokio::spawn(
+            service
+                .clone()
+                .oneshot(request("/dsched.v1.Inventory/ListNodes")),
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+
+        let shed = service
+            .clone()
+            .oneshot(request("/dsched.v1.Inventory/GetNode"))
+            .await
+            .expect("response");
+        assert_eq!(grpc_code(shed.headers()), Some(Code::Unavailable));
+        let message = Status::from_header_map(shed.headers()).expect("status");
+        assert!(
+            message.message().contains("--max-in-flight 1"),
+            "{message:?}"
+        );
+
+        let health = service
+            .clone()
+            .oneshot(request("/grpc.health.v1.Health/Check"))
+            .await
+            .expect("response");
+        assert_eq!(grpc_code(health.headers()), None, "health is never shed");
+
+        release_tx.send(()).expect("release");
+        slow.await.expect("join").expect("slow call completes");
+        let after = service
+            .oneshot(request("/dsched.v1.Inventory/GetNode"))
+            .await
+            .expect("response");
+        assert_eq!(grpc_code(after.headers()), None, "the slot is free again");
     }
 }

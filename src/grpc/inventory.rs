@@ -267,7 +267,7 @@ pub fn decode_page_token(token: &str) -> Result<Option<String>, Error> {
             "not a page token returned by this server",
         ))
     };
-    if token.len() % 2 != 0 || !token.is_ascii() {
+    if !token.len().is_multiple_of(2) || !token.is_ascii() {
         return Err(bad());
     }
     let bytes = (0..token.len())

@@ -126,10 +126,8 @@ impl Inventory {
     }
 
     pub fn upsert_node(&self, node: &Node) -> UpsertOutcome {
-        let seen = self.seen_stamp();
-        self.shards[self.shard_of(&node.name)]
-            .write()
-            .upsert(node, seen, || self.next_revision())
+        let mut shard = self.shards[self.shard_of(&node.name)].write();
+        shard.upsert(node, self.seen_stamp(), || self.next_revision())
     }
 
     /// Upserts many nodes, taking each touched shard's write lock once; outcomes are in
@@ -142,9 +140,10 @@ impl Inventory {
             .collect();
         by_shard.sort_by_key(|&(shard, i)| (shard, i));
         let mut out = vec![UpsertOutcome::Unchanged; nodes.len()];
-        let seen = self.seen_stamp();
         for group in by_shard.chunk_by(|a, b| a.0 == b.0) {
             let mut shard = self.shards[group[0].0].write();
+            // Read under the lock: see `Shard::upsert`.
+            let seen = self.seen_stamp();
             for &(_, i) in group {
                 out[i] = shard.upsert(&nodes[i], seen, || self.next_revision());
             }
@@ -161,7 +160,7 @@ impl Inventory {
 
     pub fn upsert_pod(&self, pod: &DaemonPod) -> UpsertOutcome {
         self.pods
-            .upsert(pod, self.seen_stamp(), || self.next_revision())
+            .upsert(pod, || self.seen_stamp(), || self.next_revision())
     }
 
     pub fn delete_pod(&self, key: &PodKey) -> bool {

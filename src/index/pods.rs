@@ -30,16 +30,19 @@ impl PodStore {
         self.count.load(Ordering::Relaxed)
     }
 
+    /// `seen` reads the seen clock; it is called with the DaemonSet's entry locked, so an
+    /// upsert applied after a `RESYNC_BEGIN` carries its mark.
     pub(crate) fn upsert(
         &self,
         pod: &DaemonPod,
-        seen: u64,
+        seen: impl FnOnce() -> u64,
         next_revision: impl FnOnce() -> u64,
     ) -> UpsertOutcome {
         let mut pods = self
             .by_ds
             .entry((pod.namespace.clone(), pod.daemonset.clone()))
             .or_default();
+        let seen = seen();
         match pods.get_mut(&pod.name) {
             Some(rec) => {
                 rec.seen = rec.seen.max(seen);

@@ -84,7 +84,9 @@ impl Shard {
 
     /// Inserts or replaces `node`. `next_revision` is called only when something changes,
     /// inside this shard's write lock, so a reader that observes the new revision and then
-    /// locks this shard sees the change.
+    /// locks this shard sees the change. `seen` must be read from the seen clock while this
+    /// shard's lock is held, so an upsert applied after a `RESYNC_BEGIN` carries its mark;
+    /// a record's stamp never moves back.
     pub(crate) fn upsert(
         &mut self,
         node: &Node,
@@ -106,6 +108,7 @@ impl Shard {
             }
             let name = record.name.clone();
             let generation = record.generation;
+            let seen = record.seen;
             self.remove_slot(slot);
             let revision = next_revision();
             let record = self.build_record(name, node, generation, revision, seen);
@@ -248,7 +251,11 @@ impl Shard {
             (Operator::Exists, Some(key)) => key.all.clone(),
             (Operator::DoesNotExist, Some(key)) => &self.all - &key.all,
             (Operator::Gt | Operator::Lt, Some(key)) => {
-                let Some(bound) = req.values.first().and_then(|v| parse_go_int64(v)) else {
+                // Exactly one integer value, or the requirement matches nothing.
+                let [bound] = req.values.as_slice() else {
+                    return RoaringBitmap::new();
+                };
+                let Some(bound) = parse_go_int64(bound) else {
                     return RoaringBitmap::new();
                 };
                 let mut set = RoaringBitmap::new();

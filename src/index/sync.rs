@@ -122,10 +122,10 @@ impl SyncSession {
         for key in &batch.delete_pods {
             out.count_delete(inv.delete_pod(key));
         }
-        if batch.resync == ResyncMark::End {
-            if let Some(mark) = self.resync_mark.take() {
-                out.swept = u32::try_from(inv.sweep(mark)).unwrap_or(u32::MAX);
-            }
+        if batch.resync == ResyncMark::End
+            && let Some(mark) = self.resync_mark.take()
+        {
+            out.swept = u32::try_from(inv.sweep(mark)).unwrap_or(u32::MAX);
         }
         out.revision = inv.revision();
         Ok(out)
