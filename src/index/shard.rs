@@ -194,6 +194,30 @@ impl Shard {
         (node, r.revision)
     }
 
+    /// The slot of the node called `name`.
+    pub(crate) fn slot_of(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The name of the node in `slot`.
+    pub(crate) fn name_of(&self, slot: u32) -> Option<&Arc<str>> {
+        Some(&self.slots.get(slot as usize)?.as_ref()?.name)
+    }
+
+    /// Every distinct taint of this shard with the nodes that carry it. Placement decides
+    /// toleration once per distinct taint, then subtracts these sets.
+    pub(crate) fn taints(&self) -> impl Iterator<Item = (Taint, &RoaringBitmap)> + '_ {
+        self.by_taint.iter().map(|(id, bits)| {
+            let taint = Taint {
+                key: self.syms.resolve(id.key).to_owned(),
+                value: self.syms.resolve(id.value).to_owned(),
+                effect: id.effect,
+                time_added: None,
+            };
+            (taint, bits)
+        })
+    }
+
     /// Slots of `set` in ascending name order, after `after`, at most `limit`.
     ///
     /// A small set is sorted directly; a large one is found by walking the name order, which
