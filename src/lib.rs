@@ -19,6 +19,7 @@ pub mod error;
 pub mod fleet;
 pub mod grpc;
 pub mod index;
+pub mod registry;
 pub mod server;
 pub mod telemetry;
 

@@ -13,14 +13,21 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::config::ServeArgs;
+use crate::grpc::daemonsets::DaemonSetsService;
 use crate::grpc::edge::EdgeLayer;
 use crate::grpc::inventory::InventoryService;
 use crate::grpc::pb;
+use crate::grpc::placement::PlacementService;
+use crate::grpc::state::State;
 use crate::index::Inventory;
 use crate::telemetry;
 
 /// Names of the services whose health is reported, besides the whole server ("").
-const SERVICES: &[&str] = &["dsched.v1.Inventory"];
+const SERVICES: &[&str] = &[
+    "dsched.v1.Inventory",
+    "dsched.v1.DaemonSets",
+    "dsched.v1.Placement",
+];
 
 /// Runs the server on already-bound listeners until `shutdown` resolves, then drains:
 /// health turns NOT_SERVING, open `Sync` streams end, new connections are refused after
@@ -34,6 +41,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let inventory = Arc::new(Inventory::new(config.shards));
+    let state = State {
+        inventory: inventory.clone(),
+        registry: Default::default(),
+    };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (health, health_service) = tonic_health::server::health_reporter();
 
@@ -53,14 +64,29 @@ pub async fn run(
     let reflection_v1alpha = reflection().build_v1alpha()?;
 
     let limit = config.max_message_bytes;
-    let inventory_api = pb::inventory_server::InventoryServer::new(InventoryService::new(
-        inventory.clone(),
-        shutdown_rx.clone(),
-    ))
-    .max_decoding_message_size(limit)
-    .max_encoding_message_size(limit)
-    .accept_compressed(CompressionEncoding::Gzip)
-    .send_compressed(CompressionEncoding::Gzip);
+    // Every dsched service gets the same limits and compression.
+    macro_rules! api {
+        ($server:path, $service:expr) => {{
+            use $server as Server;
+            Server::new($service)
+                .max_decoding_message_size(limit)
+                .max_encoding_message_size(limit)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip)
+        }};
+    }
+    let inventory_api = api!(
+        pb::inventory_server::InventoryServer,
+        InventoryService::new(inventory.clone(), shutdown_rx.clone())
+    );
+    let daemonsets_api = api!(
+        pb::daemon_sets_server::DaemonSetsServer,
+        DaemonSetsService::new(state.clone())
+    );
+    let placement_api = api!(
+        pb::placement_server::PlacementServer,
+        PlacementService::new(state.clone())
+    );
 
     let router = Server::builder()
         .max_concurrent_streams(config.max_concurrent_streams)
@@ -70,7 +96,9 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(inventory_api);
+        .add_service(inventory_api)
+        .add_service(daemonsets_api)
+        .add_service(placement_api);
 
     set_health(&health, ServingStatus::Serving).await;
     let grpc_addr = listener.local_addr()?;

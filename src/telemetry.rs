@@ -25,8 +25,16 @@ pub const SYNC_REJECTIONS: &str = "dsched_sync_rejections_total";
 pub const SYNC_STALE: &str = "dsched_sync_stale_total";
 pub const SYNC_SWEPT: &str = "dsched_sync_swept_total";
 pub const SYNC_OPEN_STREAMS: &str = "dsched_sync_open_streams";
+pub const PLACEMENT_NAMES: &str = "dsched_placement_result_names";
+pub const PLACEMENT_SHOULD_RUN: &str = "dsched_placement_should_run_nodes";
+pub const PLACEMENT_KEEP: &str = "dsched_placement_keep_nodes";
 
 /// Latency buckets in seconds: 50 µs to 10 s.
+/// Result-size buckets (nodes): 0 to 100,000.
+const SIZE_BUCKETS: &[f64] = &[
+    0.0, 1.0, 10.0, 100.0, 1_000.0, 5_000.0, 10_000.0, 50_000.0, 100_000.0,
+];
+
 const LATENCY_BUCKETS: &[f64] = &[
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
     2.5, 5.0, 10.0,
@@ -59,7 +67,10 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
-            .expect("latency buckets are a non-empty constant");
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Prefix("dsched_placement_".into()), SIZE_BUCKETS)
+            })
+            .expect("bucket lists are non-empty constants");
         match builder.install_recorder() {
             Ok(handle) => handle,
             // Another recorder is installed (an embedding program's): keep a private one so
@@ -94,6 +105,15 @@ pub fn record_sync_batch(outcome: &BatchOutcome, rejected: usize) {
     metrics::counter!(SYNC_REJECTIONS).increment(rejected as u64);
     metrics::counter!(SYNC_STALE).increment(u64::from(outcome.stale));
     metrics::counter!(SYNC_SWEPT).increment(u64::from(outcome.swept));
+}
+
+/// Records the size of one placement answer: names returned on the page, and the
+/// shouldRun and keep counts over the whole inventory. (Query counts and latency per
+/// method come from the edge layer.)
+pub fn record_evaluation(names: usize, should_run: usize, keep: usize) {
+    metrics::histogram!(PLACEMENT_NAMES).record(names as f64);
+    metrics::histogram!(PLACEMENT_SHOULD_RUN).record(should_run as f64);
+    metrics::histogram!(PLACEMENT_KEEP).record(keep as f64);
 }
 
 /// Counts an open `Sync` stream until dropped.

@@ -5,6 +5,7 @@
 //! upstream code its rules come from (see `semantics.md`).
 
 pub mod affinity;
+pub mod daemonset;
 pub mod node;
 pub mod placement;
 pub mod predicate;

@@ -136,6 +136,20 @@ pub struct Reason {
     pub message: String,
 }
 
+impl Reason {
+    /// The message without the node-specific detail, for counting reasons over many nodes
+    /// ("300 nodes: nodeSelector node-type=worker not matched").
+    pub fn summary(&self) -> &str {
+        match self.code {
+            ReasonCode::NodeSelectorMismatch => self
+                .message
+                .split_once(" (")
+                .map_or(self.message.as_str(), |(head, _)| head),
+            _ => &self.message,
+        }
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.code, self.message)

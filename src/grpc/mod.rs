@@ -2,8 +2,12 @@
 //! into domain calls (`convert`), and errors into statuses in one place (`status`).
 
 pub mod convert;
+pub mod convert_placement;
+pub mod daemonsets;
 pub mod edge;
 pub mod inventory;
+pub mod placement;
+pub mod state;
 pub mod status;
 
 /// The generated `dsched.v1` types, clients and servers.

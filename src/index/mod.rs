@@ -22,6 +22,7 @@
 //!   acknowledgement is sent after it is fully applied.
 //! - Readers clone what they return; nothing borrowed escapes a guard.
 
+pub mod plan;
 mod pods;
 mod shard;
 mod symbols;

@@ -4,23 +4,37 @@
 //! on thousands of nodes; storing each once and referring to it by a `u32` keeps a node's
 //! record small (the memory goal is 1 KiB per node). Counting references lets churn of unique
 //! strings (hostnames of nodes that come and go) give their memory back.
+//!
+//! Node names are interned too, so a name and the `kubernetes.io/hostname` label that
+//! usually repeats it share one string, and the symbol remembers the slot of the node it
+//! names: finding a node by name is one hash probe, not a walk of the ordered name map.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use foldhash::fast::RandomState;
+
 /// An interned string, valid within the shard that produced it.
 pub(crate) type Sym = u32;
 
+/// `Entry::node` of a string that names no node.
+const NO_NODE: u32 = u32::MAX;
+
 #[derive(Default)]
 pub(crate) struct Symbols {
-    ids: HashMap<Arc<str>, Sym>,
+    /// Text → symbol. Hashed with a per-table random seed: the strings come from clients.
+    ids: HashMap<Arc<str>, Sym, RandomState>,
     entries: Vec<Entry>,
     free: Vec<Sym>,
 }
 
 struct Entry {
+    /// `None` once the last reference is released (the symbol is then on the free list).
     text: Option<Arc<str>>,
     refs: u32,
+    /// The slot of the node this string names, or `NO_NODE`. Costs nothing: it fills the
+    /// padding after `refs`.
+    node: u32,
 }
 
 impl Symbols {
@@ -34,6 +48,7 @@ impl Symbols {
         let entry = Entry {
             text: Some(text.clone()),
             refs: 1,
+            node: NO_NODE,
         };
         let sym = match self.free.pop() {
             Some(sym) => {
@@ -62,6 +77,7 @@ impl Symbols {
             if let Some(text) = entry.text.take() {
                 self.ids.remove(&text);
             }
+            entry.node = NO_NODE;
             self.free.push(sym);
         }
     }
@@ -71,6 +87,23 @@ impl Symbols {
             .text
             .as_deref()
             .unwrap_or_default()
+    }
+
+    /// The shared text of a live symbol (node names hand it out without copying).
+    pub(crate) fn shared(&self, sym: Sym) -> Option<&Arc<str>> {
+        self.entries.get(sym as usize)?.text.as_ref()
+    }
+
+    /// The slot of the node named `s`.
+    pub(crate) fn node_named(&self, s: &str) -> Option<u32> {
+        let node = self.entries[self.lookup(s)? as usize].node;
+        (node != NO_NODE).then_some(node)
+    }
+
+    /// Records that `sym` names the node in `slot` (`None`: no node any more). The caller
+    /// holds a reference to `sym` for as long as the node exists.
+    pub(crate) fn set_node(&mut self, sym: Sym, slot: Option<u32>) {
+        self.entries[sym as usize].node = slot.unwrap_or(NO_NODE);
     }
 
     /// Distinct strings currently held.
@@ -97,5 +130,26 @@ mod tests {
         let b = s.intern("zone-b");
         assert_eq!(b, a, "a freed symbol is reused");
         assert_eq!(s.resolve(b), "zone-b");
+    }
+
+    #[test]
+    fn a_name_finds_its_node_until_released() {
+        let mut s = Symbols::default();
+        let n = s.intern("node-1");
+        assert_eq!(s.node_named("node-1"), None);
+        s.set_node(n, Some(7));
+        assert_eq!(s.node_named("node-1"), Some(7));
+        assert_eq!(s.intern("node-1"), n, "a label value repeating the name");
+        s.release(n);
+        assert_eq!(
+            s.node_named("node-1"),
+            Some(7),
+            "the label's release keeps it"
+        );
+        s.set_node(n, None);
+        s.release(n);
+        let m = s.intern("node-1");
+        assert_eq!(s.node_named("node-1"), None, "a new symbol names no node");
+        assert_eq!(s.shared(m).map(|a| &**a), Some("node-1"));
     }
 }
