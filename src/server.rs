@@ -18,6 +18,7 @@ use crate::grpc::edge::EdgeLayer;
 use crate::grpc::inventory::InventoryService;
 use crate::grpc::pb;
 use crate::grpc::placement::PlacementService;
+use crate::grpc::rollout::RolloutService;
 use crate::grpc::state::State;
 use crate::index::Inventory;
 use crate::telemetry;
@@ -27,6 +28,7 @@ const SERVICES: &[&str] = &[
     "dsched.v1.Inventory",
     "dsched.v1.DaemonSets",
     "dsched.v1.Placement",
+    "dsched.v1.Rollout",
 ];
 
 /// Runs the server on already-bound listeners until `shutdown` resolves, then drains:
@@ -87,6 +89,10 @@ pub async fn run(
         pb::placement_server::PlacementServer,
         PlacementService::new(state.clone())
     );
+    let rollout_api = api!(
+        pb::rollout_server::RolloutServer,
+        RolloutService::new(state.clone())
+    );
 
     let router = Server::builder()
         .max_concurrent_streams(config.max_concurrent_streams)
@@ -98,7 +104,8 @@ pub async fn run(
         .add_service(reflection_v1alpha)
         .add_service(inventory_api)
         .add_service(daemonsets_api)
-        .add_service(placement_api);
+        .add_service(placement_api)
+        .add_service(rollout_api);
 
     set_health(&health, ServingStatus::Serving).await;
     let grpc_addr = listener.local_addr()?;

@@ -25,6 +25,10 @@ pub const SYNC_REJECTIONS: &str = "dsched_sync_rejections_total";
 pub const SYNC_STALE: &str = "dsched_sync_stale_total";
 pub const SYNC_SWEPT: &str = "dsched_sync_swept_total";
 pub const SYNC_OPEN_STREAMS: &str = "dsched_sync_open_streams";
+pub const ROLLOUT_BATCHES: &str = "dsched_rollout_batches_total";
+pub const ROLLOUT_CREATES: &str = "dsched_rollout_creates_total";
+pub const ROLLOUT_DELETES: &str = "dsched_rollout_deletes_total";
+pub const ROLLOUT_COMPLETE: &str = "dsched_rollout_complete_total";
 pub const PLACEMENT_NAMES: &str = "dsched_placement_result_names";
 pub const PLACEMENT_SHOULD_RUN: &str = "dsched_placement_should_run_nodes";
 pub const PLACEMENT_KEEP: &str = "dsched_placement_keep_nodes";
@@ -114,6 +118,17 @@ pub fn record_evaluation(names: usize, should_run: usize, keep: usize) {
     metrics::histogram!(PLACEMENT_NAMES).record(names as f64);
     metrics::histogram!(PLACEMENT_SHOULD_RUN).record(should_run as f64);
     metrics::histogram!(PLACEMENT_KEEP).record(keep as f64);
+}
+
+/// Records one computed `NextBatch`: creates and deletes decided, and whether the rollout
+/// was complete.
+pub fn record_batch(creates: usize, deletes: usize, complete: bool) {
+    metrics::counter!(ROLLOUT_BATCHES).increment(1);
+    metrics::counter!(ROLLOUT_CREATES).increment(creates as u64);
+    metrics::counter!(ROLLOUT_DELETES).increment(deletes as u64);
+    if complete {
+        metrics::counter!(ROLLOUT_COMPLETE).increment(1);
+    }
 }
 
 /// Counts an open `Sync` stream until dropped.

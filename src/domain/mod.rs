@@ -11,6 +11,7 @@ pub mod placement;
 pub mod predicate;
 pub mod quantity;
 pub mod resources;
+pub mod rollout;
 pub mod selector;
 pub mod toleration;
 pub mod validate;

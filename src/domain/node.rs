@@ -118,6 +118,8 @@ pub struct DaemonPod {
     pub deleting: bool,
     pub phase: PodPhase,
     pub generation: u64,
+    /// Not yet bound: pinned to `node` by affinity only (`spec.nodeName` empty).
+    pub unscheduled: bool,
 }
 
 impl DaemonPod {

@@ -191,6 +191,7 @@ pub fn pod_from_pb(p: pb::DaemonPod, path: &FieldPath) -> Result<DaemonPod, Fiel
         deleting,
         phase,
         generation,
+        unscheduled,
     } = p;
     let mut errs = FieldErrors::default();
     let namespace = self::namespace(namespace, &path.child("namespace"), &mut errs);
@@ -220,6 +221,7 @@ pub fn pod_from_pb(p: pb::DaemonPod, path: &FieldPath) -> Result<DaemonPod, Fiel
         deleting,
         phase: parsed_phase.unwrap_or_default(),
         generation,
+        unscheduled,
     };
     done(pod, errs)
 }

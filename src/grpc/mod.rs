@@ -7,6 +7,7 @@ pub mod daemonsets;
 pub mod edge;
 pub mod inventory;
 pub mod placement;
+pub mod rollout;
 pub mod state;
 pub mod status;
 

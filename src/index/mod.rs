@@ -28,7 +28,7 @@ mod shard;
 mod symbols;
 pub mod sync;
 
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -57,6 +57,9 @@ pub struct NodePage {
 
 pub struct Inventory {
     shards: Box<[RwLock<Shard>]>,
+    /// Picks a name's shard. Seeded once per inventory, so a name's shard never changes
+    /// while clients cannot aim many names at one shard.
+    shard_hasher: foldhash::fast::RandomState,
     revision: AtomicU64,
     /// Stamps upserts for resync mark-and-sweep; grows at every `RESYNC_BEGIN`.
     seen_clock: AtomicU64,
@@ -84,6 +87,7 @@ impl Inventory {
         let n = shards.max(1).next_power_of_two();
         Inventory {
             shards: (0..n).map(|_| RwLock::new(Shard::default())).collect(),
+            shard_hasher: foldhash::fast::RandomState::default(),
             revision: AtomicU64::new(0),
             seen_clock: AtomicU64::new(0),
             pods: pods::PodStore::default(),
@@ -104,8 +108,7 @@ impl Inventory {
     }
 
     fn shard_of(&self, name: &str) -> usize {
-        // A fixed hasher: the shard of a name never changes within a process.
-        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(name);
+        let hash = self.shard_hasher.hash_one(name);
         (hash as usize) & (self.shards.len() - 1)
     }
 

@@ -162,7 +162,7 @@ impl Inventory {
             if limit > 0 {
                 let either = &run | &keep;
                 // One more than a page tells whether another page follows.
-                for (name, slot) in shard.names_in_order(&either, after, limit + 1) {
+                for (name, slot) in shard.names_in_order(&either, after, limit.saturating_add(1)) {
                     found.push((name, run.contains(slot)));
                 }
             }

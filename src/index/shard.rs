@@ -1,18 +1,29 @@
 //! One lock shard: a slice of the fleet's node records and the posting bitmaps over them.
 //!
-//! Invariant: every posting bitmap of a shard describes exactly the records of that shard.
+//! Invariant: every posting of a shard describes exactly the records of that shard.
 //! Records and postings change together under the shard's write lock, so a reader holding
 //! the read lock sees a self-consistent shard and never a torn node.
+//!
+//! An update of a known node touches only what changed: the incoming node is compared
+//! with the stored record string by string (no hashing), pairs that are equal keep their
+//! symbols and postings untouched, and only the changed ones are interned, moved between
+//! postings and released — new strings interned before old ones are released, so a string
+//! that stays is never freed and created again.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
+use foldhash::fast::RandomState;
 use roaring::RoaringBitmap;
 
 use super::symbols::{Sym, Symbols};
 use crate::domain::selector::{Operator, Requirement, parse_go_int64};
 use crate::domain::{Condition, Node, Taint, TaintEffect, Time};
+
+/// Hash maps keyed by symbols; seeded, since what the symbols stand for comes from clients.
+type Map<K, V> = HashMap<K, V, RandomState>;
 
 /// A taint as the index keys it: every distinct (key, value, effect) gets one bitmap, so a
 /// query decides toleration once per distinct taint instead of once per node.
@@ -29,16 +40,17 @@ struct StoredTaint {
     time_added: Option<Time>,
 }
 
-/// A node as stored: strings interned, lists boxed to their exact length.
+/// A node as stored: strings interned, every (key, value) list in one exact-length slice.
 struct Record {
-    name: Arc<str>,
-    /// Sorted by key text (the order of `Node::labels`).
-    labels: Box<[(Sym, Sym)]>,
+    /// Interned; its symbol also maps the name back to this slot.
+    name: Sym,
+    /// Labels (sorted by key text, the order of `Node::labels`), then allocatable, requested
+    /// and conditions, each in `Node`'s order: one allocation instead of four.
+    pairs: Box<[(Sym, Sym)]>,
+    /// Where allocatable, requested and conditions start in `pairs`.
+    starts: [u32; 3],
     taints: Box<[StoredTaint]>,
     unschedulable: bool,
-    allocatable: Box<[(Sym, Sym)]>,
-    requested: Box<[(Sym, Sym)]>,
-    conditions: Box<[(Sym, Sym)]>,
     generation: u64,
     /// Inventory revision that last changed this record.
     revision: u64,
@@ -46,11 +58,104 @@ struct Record {
     seen: u64,
 }
 
+/// The four (key, value) sections of a record, in `Record::pairs` order.
+const LABELS: usize = 0;
+const CONDITIONS: usize = 3;
+
+impl Record {
+    fn section(&self, i: usize) -> &[(Sym, Sym)] {
+        let start = if i == 0 {
+            0
+        } else {
+            self.starts[i - 1] as usize
+        };
+        let end = self.starts.get(i).map_or(self.pairs.len(), |&e| e as usize);
+        &self.pairs[start..end]
+    }
+
+    fn labels(&self) -> &[(Sym, Sym)] {
+        self.section(LABELS)
+    }
+}
+
+fn text_pairs(map: &BTreeMap<String, String>) -> impl ExactSizeIterator<Item = (&str, &str)> {
+    map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+}
+
+fn condition_pairs(node: &Node) -> impl ExactSizeIterator<Item = (&str, &str)> {
+    node.conditions
+        .iter()
+        .map(|c| (c.kind.as_str(), c.status.as_str()))
+}
+
+/// `Record::starts` for `node`.
+fn starts_of(node: &Node) -> [u32; 3] {
+    let labels = node.labels.len();
+    let allocatable = labels + node.allocatable.len();
+    let requested = allocatable + node.requested.len();
+    [labels, allocatable, requested].map(|n| n as u32)
+}
+
+fn pair_count(node: &Node) -> usize {
+    node.labels.len() + node.allocatable.len() + node.requested.len() + node.conditions.len()
+}
+
+/// The nodes that carry one label key=value. A unique label (`kubernetes.io/hostname`) has
+/// one node per value: storing that node's slot instead of a one-element bitmap saves about
+/// 100 B per node. A set that grows past one node becomes a bitmap, and goes back to a slot
+/// when it shrinks to one.
+enum Posting {
+    One(u32),
+    Many(RoaringBitmap),
+}
+
+impl Posting {
+    fn insert(&mut self, slot: u32) {
+        match self {
+            Posting::One(one) if *one == slot => {}
+            Posting::One(one) => {
+                let mut bits = RoaringBitmap::new();
+                bits.insert(*one);
+                bits.insert(slot);
+                *self = Posting::Many(bits);
+            }
+            Posting::Many(bits) => add(bits, slot),
+        }
+    }
+
+    /// Removes `slot`; true when the posting is left empty (the caller drops it).
+    fn remove(&mut self, slot: u32) -> bool {
+        match self {
+            Posting::One(one) => *one == slot,
+            Posting::Many(bits) => {
+                bits.remove(slot);
+                if bits.len() <= 1 {
+                    match bits.min() {
+                        Some(one) => *self = Posting::One(one),
+                        None => return true,
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    /// `set |= self`.
+    fn add_to(&self, set: &mut RoaringBitmap) {
+        match self {
+            Posting::One(one) => {
+                set.insert(*one);
+            }
+            Posting::Many(bits) => *set |= bits,
+        }
+    }
+}
+
 #[derive(Default)]
 struct KeyPostings {
     /// Nodes that carry the key, whatever the value.
     all: RoaringBitmap,
-    values: HashMap<Sym, RoaringBitmap>,
+    values: Map<Sym, Posting>,
 }
 
 /// What an upsert did.
@@ -66,11 +171,12 @@ pub(crate) struct Shard {
     syms: Symbols,
     slots: Vec<Option<Record>>,
     free_slots: Vec<u32>,
-    /// Name → slot, in name order (pages walk it).
+    /// Name → slot, in name order (pages walk it). The keys share the interned names' text.
+    /// Lookups by name go through the symbol table instead, which is one hash probe.
     by_name: BTreeMap<Arc<str>, u32>,
     all: RoaringBitmap,
-    by_key: HashMap<Sym, KeyPostings>,
-    by_taint: HashMap<TaintId, RoaringBitmap>,
+    by_key: Map<Sym, KeyPostings>,
+    by_taint: Map<TaintId, RoaringBitmap>,
 }
 
 impl Shard {
@@ -93,69 +199,54 @@ impl Shard {
         seen: u64,
         next_revision: impl FnOnce() -> u64,
     ) -> UpsertOutcome {
-        if let Some(&slot) = self.by_name.get(node.name.as_str()) {
-            let same = self.same_content(slot, node);
-            let Some(record) = self.slots[slot as usize].as_mut() else {
-                unreachable!("by_name points at an empty slot");
-            };
-            record.seen = record.seen.max(seen);
-            if node.generation != 0 && node.generation < record.generation {
-                return UpsertOutcome::Stale;
-            }
-            record.generation = record.generation.max(node.generation);
-            if same {
-                return UpsertOutcome::Unchanged;
-            }
-            let name = record.name.clone();
-            let generation = record.generation;
-            let seen = record.seen;
-            self.remove_slot(slot);
-            let revision = next_revision();
-            let record = self.build_record(name, node, generation, revision, seen);
-            self.fill_slot(slot, record);
-        } else {
-            let name: Arc<str> = Arc::from(node.name.as_str());
-            let revision = next_revision();
-            let record = self.build_record(name.clone(), node, node.generation, revision, seen);
-            let slot = self.free_slots.pop().unwrap_or_else(|| {
-                self.slots.push(None);
-                (self.slots.len() - 1) as u32
-            });
-            self.by_name.insert(name, slot);
-            self.fill_slot(slot, record);
+        let Some(slot) = self.slot_of(&node.name) else {
+            self.insert_new(node, seen, next_revision());
+            return UpsertOutcome::Applied;
+        };
+        let Some(record) = self.slots[slot as usize].as_mut() else {
+            unreachable!("a name points at an empty slot");
+        };
+        record.seen = record.seen.max(seen);
+        if node.generation != 0 && node.generation < record.generation {
+            return UpsertOutcome::Stale;
         }
+        record.generation = record.generation.max(node.generation);
+        if self.same_content(slot, node) {
+            return UpsertOutcome::Unchanged;
+        }
+        let revision = next_revision();
+        self.replace(slot, node, revision);
         UpsertOutcome::Applied
     }
 
     /// Deletes the node; false when it was not there.
     pub(crate) fn delete(&mut self, name: &str, next_revision: impl FnOnce() -> u64) -> bool {
-        let Some(slot) = self.by_name.remove(name) else {
+        let Some(slot) = self.slot_of(name) else {
             return false;
         };
         self.remove_slot(slot);
-        self.free_slots.push(slot);
         next_revision();
         true
     }
 
     /// Deletes every node whose last upsert is older than `mark`; returns how many.
     pub(crate) fn sweep(&mut self, mark: u64, mut next_revision: impl FnMut() -> u64) -> usize {
-        let doomed: Vec<Arc<str>> = self
+        let doomed: Vec<u32> = self
             .slots
             .iter()
-            .flatten()
-            .filter(|r| r.seen < mark)
-            .map(|r| r.name.clone())
+            .enumerate()
+            .filter(|(_, r)| r.as_ref().is_some_and(|r| r.seen < mark))
+            .map(|(slot, _)| slot as u32)
             .collect();
-        for name in &doomed {
-            self.delete(name, &mut next_revision);
+        for &slot in &doomed {
+            self.remove_slot(slot);
+            next_revision();
         }
         doomed.len()
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<(Node, u64)> {
-        let slot = *self.by_name.get(name)?;
-        Some(self.materialize(slot))
+        Some(self.materialize(self.slot_of(name)?))
     }
 
     /// The node in `slot` and the revision that last changed it.
@@ -164,10 +255,10 @@ impl Shard {
             unreachable!("materialize of an empty slot");
         };
         let s = |sym: Sym| self.syms.resolve(sym).to_owned();
-        let map = |pairs: &[(Sym, Sym)]| pairs.iter().map(|&(k, v)| (s(k), s(v))).collect();
+        let map = |i: usize| r.section(i).iter().map(|&(k, v)| (s(k), s(v))).collect();
         let node = Node {
-            name: r.name.to_string(),
-            labels: map(&r.labels),
+            name: s(r.name),
+            labels: map(LABELS),
             taints: r
                 .taints
                 .iter()
@@ -179,10 +270,10 @@ impl Shard {
                 })
                 .collect(),
             unschedulable: r.unschedulable,
-            allocatable: map(&r.allocatable),
-            requested: map(&r.requested),
+            allocatable: map(1),
+            requested: map(2),
             conditions: r
-                .conditions
+                .section(CONDITIONS)
                 .iter()
                 .map(|&(k, v)| Condition {
                     kind: s(k),
@@ -196,12 +287,13 @@ impl Shard {
 
     /// The slot of the node called `name`.
     pub(crate) fn slot_of(&self, name: &str) -> Option<u32> {
-        self.by_name.get(name).copied()
+        self.syms.node_named(name)
     }
 
     /// The name of the node in `slot`.
     pub(crate) fn name_of(&self, slot: u32) -> Option<&Arc<str>> {
-        Some(&self.slots.get(slot as usize)?.as_ref()?.name)
+        let record = self.slots.get(slot as usize)?.as_ref()?;
+        self.syms.shared(record.name)
     }
 
     /// Every distinct taint of this shard with the nodes that carry it. Placement decides
@@ -236,10 +328,10 @@ impl Shard {
             let mut found: Vec<(Arc<str>, u32)> = set
                 .iter()
                 .filter_map(|slot| {
-                    let r = self.slots.get(slot as usize)?.as_ref()?;
+                    let name = self.name_of(slot)?;
                     after
-                        .is_none_or(|a| &*r.name > a)
-                        .then(|| (r.name.clone(), slot))
+                        .is_none_or(|a| &**name > a)
+                        .then(|| (name.clone(), slot))
                 })
                 .collect();
             found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -263,8 +355,8 @@ impl Shard {
         let union_of_values = |key: &KeyPostings| {
             let mut set = RoaringBitmap::new();
             for v in &req.values {
-                if let Some(bits) = self.syms.lookup(v).and_then(|v| key.values.get(&v)) {
-                    set |= bits;
+                if let Some(posting) = self.syms.lookup(v).and_then(|v| key.values.get(&v)) {
+                    posting.add_to(&mut set);
                 }
             }
             set
@@ -283,7 +375,7 @@ impl Shard {
                     return RoaringBitmap::new();
                 };
                 let mut set = RoaringBitmap::new();
-                for (&value, bits) in &key.values {
+                for (&value, posting) in &key.values {
                     let Some(n) = parse_go_int64(self.syms.resolve(value)) else {
                         continue;
                     };
@@ -293,7 +385,7 @@ impl Shard {
                         n < bound
                     };
                     if hit {
-                        set |= bits;
+                        posting.add_to(&mut set);
                     }
                 }
                 set
@@ -317,134 +409,299 @@ impl Shard {
         set
     }
 
+    /// Whether the record in `slot` already says what `node` says (generation aside).
+    /// Compares the stored strings with the incoming ones: no hashing, no lookups.
     fn same_content(&self, slot: u32, node: &Node) -> bool {
         let Some(r) = self.slots[slot as usize].as_ref() else {
             return false;
         };
-        let sym_is = |sym: Sym, s: &str| self.syms.lookup(s) == Some(sym);
-        let pairs_are = |pairs: &[(Sym, Sym)], map: &BTreeMap<String, String>| {
+        let is = |sym: Sym, s: &str| self.syms.resolve(sym) == s;
+        let map_is = |pairs: &[(Sym, Sym)], map: &BTreeMap<String, String>| {
             pairs.len() == map.len()
                 && pairs
                     .iter()
                     .zip(map)
-                    .all(|(&(k, v), (mk, mv))| sym_is(k, mk) && sym_is(v, mv))
+                    .all(|(&(k, v), (mk, mv))| is(k, mk) && is(v, mv))
         };
+        let conditions = r.section(CONDITIONS);
         r.unschedulable == node.unschedulable
-            && pairs_are(&r.labels, &node.labels)
-            && pairs_are(&r.allocatable, &node.allocatable)
-            && pairs_are(&r.requested, &node.requested)
+            && map_is(r.labels(), &node.labels)
+            && map_is(r.section(1), &node.allocatable)
+            && map_is(r.section(2), &node.requested)
+            && conditions.len() == node.conditions.len()
+            && conditions
+                .iter()
+                .zip(&node.conditions)
+                .all(|(&(k, v), c)| is(k, &c.kind) && is(v, &c.status))
             && r.taints.len() == node.taints.len()
             && r.taints.iter().zip(&node.taints).all(|(a, b)| {
-                sym_is(a.id.key, &b.key)
-                    && sym_is(a.id.value, &b.value)
+                is(a.id.key, &b.key)
+                    && is(a.id.value, &b.value)
                     && a.id.effect == b.effect
                     && a.time_added == b.time_added
             })
-            && r.conditions.len() == node.conditions.len()
-            && r.conditions
-                .iter()
-                .zip(&node.conditions)
-                .all(|(&(k, v), c)| sym_is(k, &c.kind) && sym_is(v, &c.status))
     }
 
-    fn build_record(
-        &mut self,
-        name: Arc<str>,
-        node: &Node,
-        generation: u64,
-        revision: u64,
-        seen: u64,
-    ) -> Record {
-        let syms = &mut self.syms;
-        let mut pairs = |map: &BTreeMap<String, String>| -> Box<[(Sym, Sym)]> {
-            map.iter()
-                .map(|(k, v)| (syms.intern(k), syms.intern(v)))
-                .collect()
-        };
-        let labels = pairs(&node.labels);
-        let allocatable = pairs(&node.allocatable);
-        let requested = pairs(&node.requested);
+    /// Stores a node whose name is new to this shard.
+    fn insert_new(&mut self, node: &Node, seen: u64, revision: u64) {
+        let name = self.syms.intern(&node.name);
+        let slot = self.free_slots.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            (self.slots.len() - 1) as u32
+        });
+        self.syms.set_node(name, Some(slot));
+        if let Some(text) = self.syms.shared(name) {
+            self.by_name.insert(text.clone(), slot);
+        }
+        add(&mut self.all, slot);
+        let mut pairs = Vec::with_capacity(pair_count(node));
+        for (k, v) in text_pairs(&node.labels) {
+            let pair = (self.syms.intern(k), self.syms.intern(v));
+            self.add_label(slot, pair);
+            pairs.push(pair);
+        }
+        let rest = text_pairs(&node.allocatable)
+            .chain(text_pairs(&node.requested))
+            .chain(condition_pairs(node));
+        for (k, v) in rest {
+            pairs.push((self.syms.intern(k), self.syms.intern(v)));
+        }
         let taints = node
             .taints
             .iter()
-            .map(|t| StoredTaint {
-                id: TaintId {
-                    key: syms.intern(&t.key),
-                    value: syms.intern(&t.value),
+            .map(|t| {
+                let id = TaintId {
+                    key: self.syms.intern(&t.key),
+                    value: self.syms.intern(&t.value),
                     effect: t.effect,
-                },
-                time_added: t.time_added,
+                };
+                add(self.by_taint.entry(id).or_default(), slot);
+                StoredTaint {
+                    id,
+                    time_added: t.time_added,
+                }
             })
             .collect();
-        let conditions = node
-            .conditions
-            .iter()
-            .map(|c| (syms.intern(&c.kind), syms.intern(&c.status)))
-            .collect();
-        Record {
+        self.slots[slot as usize] = Some(Record {
             name,
-            labels,
+            pairs: pairs.into_boxed_slice(),
+            starts: starts_of(node),
             taints,
             unschedulable: node.unschedulable,
-            allocatable,
-            requested,
-            conditions,
-            generation,
+            generation: node.generation,
             revision,
             seen,
+        });
+    }
+
+    /// Replaces the record in `slot` with `node`'s content, touching only what differs.
+    fn replace(&mut self, slot: u32, node: &Node, revision: u64) {
+        let Some(old) = self.slots[slot as usize].take() else {
+            unreachable!("replace of an empty slot");
+        };
+        // Symbols the old record held and the new one does not; released at the end.
+        let mut release: Vec<Sym> = Vec::new();
+        let mut pairs = Vec::with_capacity(pair_count(node));
+        self.merge_labels(slot, old.labels(), &node.labels, &mut pairs, &mut release);
+        self.merge_pairs(
+            old.section(1),
+            text_pairs(&node.allocatable),
+            &mut pairs,
+            &mut release,
+        );
+        self.merge_pairs(
+            old.section(2),
+            text_pairs(&node.requested),
+            &mut pairs,
+            &mut release,
+        );
+        let conditions = condition_pairs(node);
+        self.merge_pairs(
+            old.section(CONDITIONS),
+            conditions,
+            &mut pairs,
+            &mut release,
+        );
+        let taints: Box<[StoredTaint]> = node
+            .taints
+            .iter()
+            .enumerate()
+            .map(|(j, t)| {
+                let old_id = old.taints.get(j).map(|o| o.id);
+                StoredTaint {
+                    id: TaintId {
+                        key: self.reuse_or_intern(old_id.map(|o| o.key), &t.key, &mut release),
+                        value: self.reuse_or_intern(
+                            old_id.map(|o| o.value),
+                            &t.value,
+                            &mut release,
+                        ),
+                        effect: t.effect,
+                    },
+                    time_added: t.time_added,
+                }
+            })
+            .collect();
+        for t in old.taints.get(taints.len()..).unwrap_or_default() {
+            release.extend([t.id.key, t.id.value]);
+        }
+        for t in old.taints.iter() {
+            if !taints.iter().any(|n| n.id == t.id) {
+                self.remove_taint(slot, t.id);
+            }
+        }
+        for t in taints.iter() {
+            if !old.taints.iter().any(|o| o.id == t.id) {
+                add(self.by_taint.entry(t.id).or_default(), slot);
+            }
+        }
+        self.slots[slot as usize] = Some(Record {
+            name: old.name,
+            pairs: pairs.into_boxed_slice(),
+            starts: starts_of(node),
+            taints,
+            unschedulable: node.unschedulable,
+            generation: old.generation,
+            revision,
+            seen: old.seen,
+        });
+        for sym in release {
+            self.syms.release(sym);
         }
     }
 
-    /// Puts `record` in `slot` and adds it to every posting.
-    fn fill_slot(&mut self, slot: u32, record: Record) {
-        self.all.insert(slot);
-        for &(k, v) in record.labels.iter() {
-            let key = self.by_key.entry(k).or_default();
-            key.all.insert(slot);
-            key.values.entry(v).or_default().insert(slot);
+    /// Merges the old labels with the new, both sorted by key text, into `pairs`, moving the
+    /// slot between postings only for keys added, removed or given another value.
+    fn merge_labels(
+        &mut self,
+        slot: u32,
+        old: &[(Sym, Sym)],
+        new: &BTreeMap<String, String>,
+        pairs: &mut Vec<(Sym, Sym)>,
+        release: &mut Vec<Sym>,
+    ) {
+        let mut old = old.iter().copied().peekable();
+        let mut new = text_pairs(new).peekable();
+        loop {
+            let order = match (old.peek(), new.peek()) {
+                (Some(&(ok, _)), Some(&(nk, _))) => self.syms.resolve(ok).cmp(nk),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => break,
+            };
+            match order {
+                Ordering::Equal => {
+                    let (Some((k, ov)), Some((_, nv))) = (old.next(), new.next()) else {
+                        break;
+                    };
+                    if self.syms.resolve(ov) == nv {
+                        pairs.push((k, ov));
+                        continue;
+                    }
+                    let v = self.syms.intern(nv);
+                    if let Some(key) = self.by_key.get_mut(&k) {
+                        remove_value(key, ov, slot);
+                        key.values
+                            .entry(v)
+                            .or_insert(Posting::One(slot))
+                            .insert(slot);
+                    }
+                    release.push(ov);
+                    pairs.push((k, v));
+                }
+                Ordering::Less => {
+                    let Some((k, v)) = old.next() else { break };
+                    self.remove_label(slot, (k, v));
+                    release.extend([k, v]);
+                }
+                Ordering::Greater => {
+                    let Some((nk, nv)) = new.next() else { break };
+                    let pair = (self.syms.intern(nk), self.syms.intern(nv));
+                    self.add_label(slot, pair);
+                    pairs.push(pair);
+                }
+            }
         }
-        for t in record.taints.iter() {
-            self.by_taint.entry(t.id).or_default().insert(slot);
-        }
-        self.slots[slot as usize] = Some(record);
     }
 
-    /// Takes the record out of `slot` (leaving `by_name` alone), removes it from every
-    /// posting, drops empty postings and releases its strings.
+    /// Appends `new` to `pairs`, keeping the symbols of `old` (the same section of the old
+    /// record) wherever they match position by position.
+    fn merge_pairs<'a>(
+        &mut self,
+        old: &[(Sym, Sym)],
+        new: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+        pairs: &mut Vec<(Sym, Sym)>,
+        release: &mut Vec<Sym>,
+    ) {
+        let len = new.len();
+        for (j, (k, v)) in new.enumerate() {
+            let (ok, ov) = old.get(j).copied().unzip();
+            pairs.push((
+                self.reuse_or_intern(ok, k, release),
+                self.reuse_or_intern(ov, v, release),
+            ));
+        }
+        for &(ok, ov) in old.get(len..).unwrap_or_default() {
+            release.extend([ok, ov]);
+        }
+    }
+
+    /// `old` when it already stands for `text`, else a new reference to `text` (and `old`,
+    /// if any, goes to `release`).
+    fn reuse_or_intern(&mut self, old: Option<Sym>, text: &str, release: &mut Vec<Sym>) -> Sym {
+        match old {
+            Some(old) if self.syms.resolve(old) == text => old,
+            _ => {
+                release.extend(old);
+                self.syms.intern(text)
+            }
+        }
+    }
+
+    fn add_label(&mut self, slot: u32, (k, v): (Sym, Sym)) {
+        let key = self.by_key.entry(k).or_default();
+        add(&mut key.all, slot);
+        key.values
+            .entry(v)
+            .or_insert(Posting::One(slot))
+            .insert(slot);
+    }
+
+    fn remove_label(&mut self, slot: u32, (k, v): (Sym, Sym)) {
+        if let Some(key) = self.by_key.get_mut(&k) {
+            key.all.remove(slot);
+            remove_value(key, v, slot);
+            if key.all.is_empty() {
+                self.by_key.remove(&k);
+            }
+        }
+    }
+
+    fn remove_taint(&mut self, slot: u32, id: TaintId) {
+        if let Some(bits) = self.by_taint.get_mut(&id) {
+            bits.remove(slot);
+            if bits.is_empty() {
+                self.by_taint.remove(&id);
+            }
+        }
+    }
+
+    /// Deletes the record in `slot`: its name, every posting, its strings.
     fn remove_slot(&mut self, slot: u32) {
         let Some(record) = self.slots[slot as usize].take() else {
             return;
         };
+        self.by_name.remove(self.syms.resolve(record.name));
+        self.syms.set_node(record.name, None);
         self.all.remove(slot);
-        for &(k, v) in record.labels.iter() {
-            if let Some(key) = self.by_key.get_mut(&k) {
-                key.all.remove(slot);
-                if let Some(bits) = key.values.get_mut(&v) {
-                    bits.remove(slot);
-                    if bits.is_empty() {
-                        key.values.remove(&v);
-                    }
-                }
-                if key.all.is_empty() {
-                    self.by_key.remove(&k);
-                }
-            }
+        for &pair in record.labels() {
+            self.remove_label(slot, pair);
         }
         for t in record.taints.iter() {
-            if let Some(bits) = self.by_taint.get_mut(&t.id) {
-                bits.remove(slot);
-                if bits.is_empty() {
-                    self.by_taint.remove(&t.id);
-                }
-            }
+            self.remove_taint(slot, t.id);
         }
-        let pairs = record
-            .labels
-            .iter()
-            .chain(record.allocatable.iter())
-            .chain(record.requested.iter())
-            .chain(record.conditions.iter());
-        for &(k, v) in pairs {
+        self.syms.release(record.name);
+        for &(k, v) in record.pairs.iter() {
             self.syms.release(k);
             self.syms.release(v);
         }
@@ -452,5 +709,24 @@ impl Shard {
             self.syms.release(t.id.key);
             self.syms.release(t.id.value);
         }
+        self.free_slots.push(slot);
+    }
+}
+
+/// `bits.insert(slot)`, faster for the common case of a slot above every other: a shard
+/// hands out slots in ascending order, so a first load appends to every posting, and the
+/// append skips the binary search of a (cold) array container.
+fn add(bits: &mut RoaringBitmap, slot: u32) {
+    if bits.try_push(slot).is_err() {
+        bits.insert(slot);
+    }
+}
+
+/// Takes `slot` out of the posting of value `v` under `key`, dropping the posting if empty.
+fn remove_value(key: &mut KeyPostings, v: Sym, slot: u32) {
+    if let Some(posting) = key.values.get_mut(&v)
+        && posting.remove(slot)
+    {
+        key.values.remove(&v);
     }
 }

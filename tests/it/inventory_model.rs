@@ -334,6 +334,7 @@ fn pod_upsert(rng: &mut SmallRng, key: &PodKey, stored: Option<&DaemonPod>) -> D
                     .random_bool(0.5)
                     .then_some(Time::from_seconds(1_600_000_000)),
                 deleting: rng.random_bool(0.1),
+                unscheduled: rng.random_bool(0.1),
                 phase: *pick(
                     rng,
                     &[
@@ -1147,6 +1148,7 @@ fn pod_to_pb(p: &DaemonPod) -> pb::DaemonPod {
         deleting: p.deleting,
         phase: p.phase.as_str().to_owned(),
         generation: p.generation,
+        unscheduled: p.unscheduled,
     }
 }
 

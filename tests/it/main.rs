@@ -3,10 +3,12 @@
 mod support;
 
 mod conformance_placement;
+mod conformance_rollout;
 mod conformance_validation;
 mod inventory_model;
 mod inventory_nodes;
 mod inventory_sync;
+mod placement_model;
 mod robustness;
 
 // README examples and the /metrics scrape.

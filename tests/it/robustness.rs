@@ -106,6 +106,7 @@ fn nasty_pod(rng: &mut SmallRng) -> pb::DaemonPod {
         deleting: rng.random(),
         phase: nasty(rng),
         generation: rng.random(),
+        unscheduled: rng.random(),
     }
 }
 
