@@ -627,3 +627,32 @@ async fn the_drain_deadline_bounds_shutdown() {
         "exited at the drain deadline"
     );
 }
+
+/// With one HTTP/2 stream allowed per connection, an open `Sync` stream holds the
+/// connection's only slot: a second call on it waits (it is not refused) until the stream
+/// ends, then completes.
+#[tokio::test]
+async fn the_per_connection_stream_limit_queues_calls() {
+    let server = TestServer::start_with(&[("max-concurrent-streams", "1")]).await;
+    let channel = server.channel().await;
+    let mut client = dsched::grpc::pb::inventory_client::InventoryClient::new(channel.clone());
+    let mut stream = SyncStream::open(&mut client).await;
+    stream.batch(upsert(1, vec![node("a", &[])])).await;
+
+    let mut other = dsched::grpc::pb::inventory_client::InventoryClient::new(channel);
+    let waiting = tokio::spawn(async move {
+        other
+            .get_node(pb::GetNodeRequest { name: "a".into() })
+            .await
+            .map(|r| r.into_inner().name)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the second stream waits for the first");
+    stream.close().await;
+    let name = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("completes once the slot is free")
+        .expect("join")
+        .expect("get node");
+    assert_eq!(name, "a");
+}
