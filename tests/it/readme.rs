@@ -19,9 +19,11 @@
 //!     and every shown sample's series (name and labels; the value may differ) is scraped —
 //!     so the README may show an abridged scrape. Shown output that parses as a sequence of
 //!     JSON values is compared as JSON, with every `revision` value ignored (its key must still
-//!     be there). Anything else (`list`, `describe`, errors) is compared as exact text, ignoring
-//!     trailing whitespace and the version in `grpc.reflection.v1alpha.` / `grpc.reflection.v1.`
-//!     (grpcurl from 1.8.8 on lists the v1 reflection service).
+//!     be there), and likewise the `created` value of an object with a `hash` (a
+//!     `DaemonSets/History` revision, stamped by the server clock). Anything else (`list`,
+//!     `describe`, errors) is compared as exact text, ignoring trailing whitespace and the
+//!     version in `grpc.reflection.v1alpha.` / `grpc.reflection.v1.` (grpcurl from 1.8.8 on
+//!     lists the v1 reflection service).
 //!   - Nothing else in the README is executed: ```` ```sh ```` and ```` ```text ```` blocks are
 //!     only shown.
 //! - **Configuration.** The table rows starting `` | `--flag` | `` list every flag of
@@ -309,13 +311,18 @@ fn json_values(text: &str) -> Option<Vec<Value>> {
 }
 
 /// Replaces every `revision` value, at any depth: it is a counter whose exact value is not the
-/// point of an example.
+/// point of an example. Also replaces the `created` value of an object that has a `hash` (a
+/// `DaemonSets/History` revision): the server stamps it with its own clock when the revision is
+/// made, so it differs on every run. Nothing else is touched; both keys must still be there.
 fn normalize(value: &mut Value) {
     match value {
         Value::Object(map) => {
+            let stamped_by_server = map.contains_key("hash");
             for (key, v) in map.iter_mut() {
                 if key == "revision" {
                     *v = Value::String("<revision>".into());
+                } else if key == "created" && stamped_by_server {
+                    *v = Value::String("<created>".into());
                 } else {
                     normalize(v);
                 }
@@ -413,6 +420,27 @@ fn readme_examples_run_against_the_binary() {
         ("ListNodes with a label selector", "labelSelector"),
         ("the health check", "grpc.health.v1.Health/Check"),
         ("curl of the metrics", "curl -s localhost:9464/metrics"),
+        ("Placement/Evaluate", "dsched.v1.Placement/Evaluate"),
+        (
+            "a pasted Kubernetes affinity block",
+            "\"nodeSelectorTerms\"",
+        ),
+        ("Evaluate with countOnly", "\"countOnly\": true"),
+        ("Placement/Explain", "dsched.v1.Placement/Explain"),
+        (
+            "Placement/DaemonSetsForNode",
+            "dsched.v1.Placement/DaemonSetsForNode",
+        ),
+        (
+            "DaemonSetsForNode for a hypothetical node",
+            "\"hypothetical\"",
+        ),
+        ("DaemonSets/Apply", "dsched.v1.DaemonSets/Apply"),
+        ("DaemonSets/History", "dsched.v1.DaemonSets/History"),
+        ("DaemonSets/Rollback", "dsched.v1.DaemonSets/Rollback"),
+        ("DaemonSets/Delete", "dsched.v1.DaemonSets/Delete"),
+        ("Rollout/NextBatch", "dsched.v1.Rollout/NextBatch"),
+        ("Rollout/Status", "dsched.v1.Rollout/Status"),
     ] {
         assert!(
             examples.iter().any(|e| e.command.contains(needle)),
@@ -607,6 +635,40 @@ fn console_example_parsing() {
     );
     assert!(mismatch(&json, true, "{\"b\":1,\"a\":{}} {\"c\":2}").is_some());
     assert!(mismatch(&json, true, "{\"b\":1,\"a\":{\"revision\":\"9\"}}").is_some());
+    // A History revision's `created` is the server's clock; a pod's `created` is compared.
+    let history = example(
+        "grpcurl",
+        "{\"revisions\": [{\"hash\": \"h1\", \"created\": \"2024-05-01T12:00:00Z\"}]}",
+    );
+    assert_eq!(
+        mismatch(
+            &history,
+            true,
+            "{\"revisions\": [{\"hash\": \"h1\", \"created\": \"2031-01-01T00:00:00.5Z\"}]}"
+        ),
+        None
+    );
+    assert!(mismatch(&history, true, "{\"revisions\": [{\"hash\": \"h1\"}]}").is_some());
+    assert!(
+        mismatch(
+            &history,
+            true,
+            "{\"revisions\": [{\"hash\": \"h2\", \"created\": \"x\"}]}"
+        )
+        .is_some()
+    );
+    let pod = example(
+        "grpcurl",
+        "{\"name\": \"p\", \"created\": \"2024-05-01T12:00:00Z\"}",
+    );
+    assert!(
+        mismatch(
+            &pod,
+            true,
+            "{\"name\": \"p\", \"created\": \"2024-05-01T12:00:01Z\"}"
+        )
+        .is_some()
+    );
     assert!(
         mismatch(
             &json,
