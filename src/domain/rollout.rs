@@ -390,6 +390,9 @@ struct Rolling {
     held_by_wave: usize,
     /// Outdated nodes the partition protects.
     held_by_partition: usize,
+    /// Nodes the rolling step may touch that still run an old pod: while there are any, the
+    /// rollout is waiting on its budget, not on the partition.
+    outdated_updatable: usize,
 }
 
 /// Orders domains for the wave: a domain already in progress first, then the others by
@@ -487,10 +490,19 @@ fn rolling_update(
                 continue;
             };
             match live {
-                (None, None) | (Some(_), Some(_)) => unavailable += 1,
+                (None, None) => unavailable += 1,
+                (Some(_), Some(_)) => {
+                    unavailable += 1;
+                    if updatable.contains(e.node.name.as_str()) {
+                        out.outdated_updatable += 1;
+                    }
+                }
                 (Some(new), None) => unavailable += u64::from(!is_available(new, min_ready, now)),
                 (None, Some(old)) => {
                     let name = e.node.name.as_str();
+                    if updatable.contains(name) {
+                        out.outdated_updatable += 1;
+                    }
                     if !updatable.contains(name) {
                         out.held_by_partition += 1;
                         unavailable += u64::from(!is_available(old, min_ready, now));
@@ -533,6 +545,7 @@ fn rolling_update(
             out.held_by_partition += 1;
             continue;
         }
+        out.outdated_updatable += 1;
         match new {
             None if !is_available(old, min_ready, now) => {
                 if e.node.verdict.should_run {
@@ -633,8 +646,8 @@ pub fn plan(input: &RolloutInput<'_>) -> RolloutPlan {
     deletes.truncate(BURST_REPLICAS);
 
     let outdated = groups
-        .iter()
-        .flat_map(|(_, pods)| pods.iter())
+        .values()
+        .flat_map(|pods| pods.iter())
         .any(|p| !p.deleting && p.revision_hash != input.hash);
     let idle = creates.is_empty() && deletes.is_empty();
     let complete = idle
@@ -649,7 +662,7 @@ pub fn plan(input: &RolloutInput<'_>) -> RolloutPlan {
             WaitingReason::Paused
         } else if rolling.held_by_wave > 0 {
             WaitingReason::TopologyWave
-        } else if rolling.held_by_partition > 0 {
+        } else if rolling.held_by_partition > 0 && rolling.outdated_updatable == 0 {
             WaitingReason::Partition
         } else {
             WaitingReason::WaitingForAvailability

@@ -186,10 +186,7 @@ fn proto_value(v: &Value) -> prost_types::Value {
 fn proto_struct(v: &Value) -> Option<prost_types::Struct> {
     let m = v.as_object()?;
     Some(prost_types::Struct {
-        fields: m
-            .iter()
-            .map(|(k, v)| (k.clone(), proto_value(v)))
-            .collect(),
+        fields: m.iter().map(|(k, v)| (k.clone(), proto_value(v))).collect(),
     })
 }
 
@@ -220,7 +217,9 @@ pub fn affinity(v: &Value) -> R<pb::Affinity> {
 }
 
 /// Sums request maps per resource with Kubernetes quantities (`250m + 750m` = `1`).
-fn sum_quantities<'a>(maps: impl IntoIterator<Item = &'a BTreeMap<String, String>>) -> R<Vec<(String, Quantity)>> {
+fn sum_quantities<'a>(
+    maps: impl IntoIterator<Item = &'a BTreeMap<String, String>>,
+) -> R<Vec<(String, Quantity)>> {
     let mut sums: BTreeMap<String, Quantity> = BTreeMap::new();
     for map in maps {
         for (k, v) in map {
@@ -322,10 +321,7 @@ pub fn node_from_kubectl(item: &Value) -> R<pb::Node> {
     Ok(pb::Node {
         name: str_field(meta, "name")?,
         labels: string_map(meta.get("labels"))?,
-        taints: array(spec, "taints")?
-            .iter()
-            .map(taint)
-            .collect::<R<_>>()?,
+        taints: array(spec, "taints")?.iter().map(taint).collect::<R<_>>()?,
         unschedulable: bool_field(spec, "unschedulable")?,
         allocatable: string_map(status.get("allocatable"))?,
         requested: BTreeMap::new(),
@@ -340,10 +336,7 @@ pub fn node_from_case(v: &Value) -> R<pb::Node> {
     Ok(pb::Node {
         name: str_field(v, "name")?,
         labels: string_map(v.get("labels"))?,
-        taints: array(v, "taints")?
-            .iter()
-            .map(taint)
-            .collect::<R<_>>()?,
+        taints: array(v, "taints")?.iter().map(taint).collect::<R<_>>()?,
         unschedulable: bool_field(v, "unschedulable")?,
         conditions: conditions(v.get("conditions"))?,
         ..Default::default()
@@ -449,10 +442,7 @@ pub fn priority_classes(docs: &[Value]) -> R<BTreeMap<String, i32>> {
 fn dns_label_chars(l: &str) -> bool {
     let b = l.as_bytes();
     let edge = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    !b.is_empty()
-        && edge(b[0])
-        && edge(b[b.len() - 1])
-        && b.iter().all(|&c| edge(c) || c == b'-')
+    !b.is_empty() && edge(b[0]) && edge(b[b.len() - 1]) && b.iter().all(|&c| edge(c) || c == b'-')
 }
 
 /// §8.3 `IsDNS1123Subdomain` (also a node name, §8.4).
@@ -467,8 +457,7 @@ fn is_name_part(s: &str) -> bool {
         && b.len() <= 63
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b
-            .iter()
+        && b.iter()
             .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
@@ -488,9 +477,13 @@ pub fn is_label_value(s: &str) -> bool {
 
 const EFFECTS: [&str; 3] = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
 
-/// §8.5 `ValidateNodeSelectorRequirement`; label values checked only when `values_checked`
-/// (required terms; upstream does not check them in preferred terms).
-fn requirement_problems(r: &Value, path: &str, values_checked: bool, out: &mut Vec<String>) -> R<()> {
+/// §8.5 `ValidateNodeSelectorRequirement`; label values checked when `values_checked`.
+fn requirement_problems(
+    r: &Value,
+    path: &str,
+    values_checked: bool,
+    out: &mut Vec<String>,
+) -> R<()> {
     let key = str_field(r, "key")?;
     let op = str_field(r, "operator")?;
     let values = strings(r, "values")?;
@@ -537,7 +530,12 @@ fn field_problems(r: &Value, path: &str, out: &mut Vec<String>) -> R<()> {
 
 fn term_problems(t: &Value, path: &str, values_checked: bool, out: &mut Vec<String>) -> R<()> {
     for (i, r) in array(t, "matchExpressions")?.iter().enumerate() {
-        requirement_problems(r, &format!("{path}.matchExpressions[{i}]"), values_checked, out)?;
+        requirement_problems(
+            r,
+            &format!("{path}.matchExpressions[{i}]"),
+            values_checked,
+            out,
+        )?;
     }
     for (i, r) in array(t, "matchFields")?.iter().enumerate() {
         field_problems(r, &format!("{path}.matchFields[{i}]"), out)?;
@@ -602,7 +600,8 @@ pub fn placement_problems(spec: &Value) -> R<Vec<String>> {
         .get("requiredDuringSchedulingIgnoredDuringExecution")
         .filter(|v| !v.is_null())
     {
-        let path = format!("{base}.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms");
+        let path =
+            format!("{base}.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms");
         let terms = array(sel, "nodeSelectorTerms")?;
         if terms.is_empty() {
             out.push(path.clone());
@@ -621,7 +620,10 @@ pub fn placement_problems(spec: &Value) -> R<Vec<String>> {
             out.push(format!("{path}.weight"));
         }
         let pref = p.get("preference").unwrap_or(&Value::Null);
-        term_problems(pref, &format!("{path}.preference"), false, &mut out)?;
+        // Upstream's API server does not check the label values of preferred terms, but the
+        // scheduler cannot parse such a term (its scoring fails, §3.6): dsched rejects it like
+        // a required one (decision 2).
+        term_problems(pref, &format!("{path}.preference"), true, &mut out)?;
     }
     for (i, t) in array(spec, "tolerations")?.iter().enumerate() {
         toleration_problems(t, &format!("tolerations[{i}]"), &mut out)?;

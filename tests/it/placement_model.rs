@@ -882,6 +882,14 @@ fn possible_states(history: &History, before: u64, after: u64) -> Vec<Option<&No
     states
 }
 
+/// A placement the readers evaluate, with the oracle's answer over the untouched nodes.
+struct Query {
+    placement: PodPlacement,
+    plan: Plan,
+    /// Untouched node → Run or Keep (Out nodes are left out).
+    want_stable: BTreeMap<String, Seen>,
+}
+
 #[test]
 fn answers_stay_exact_while_writers_churn() {
     const WRITERS: usize = 2;
@@ -898,7 +906,7 @@ fn answers_stay_exact_while_writers_churn() {
             .map(|i| random_node(&mut rng, &format!("stable-{i}"), false))
             .collect();
         inv.upsert_nodes(&stable);
-        let placements: Arc<Vec<(PodPlacement, Plan, BTreeMap<String, Seen>)>> = Arc::new(
+        let placements: Arc<Vec<Query>> = Arc::new(
             (0..PLACEMENTS)
                 .map(|_| {
                     let p = random_placement(&mut rng, Shapes::ApiValid);
@@ -908,7 +916,11 @@ fn answers_stay_exact_while_writers_churn() {
                         .map(|n| (n.name.clone(), verdict_of(n, &p)))
                         .filter(|(_, s)| *s != Seen::Out)
                         .collect();
-                    (p, plan, want)
+                    Query {
+                        placement: p,
+                        plan,
+                        want_stable: want,
+                    }
                 })
                 .collect(),
         );
@@ -986,7 +998,11 @@ fn answers_stay_exact_while_writers_churn() {
                     while !done.load(Ordering::Acquire) || rounds < 20 {
                         rounds += 1;
                         let i = rng.random_range(0..placements.len());
-                        let (p, plan, want_stable) = &placements[i];
+                        let Query {
+                            placement: p,
+                            plan,
+                            want_stable,
+                        } = &placements[i];
                         let ctx = format!("seed {seed} reader {r} round {rounds} placement {i}");
                         if rng.random_bool(0.7) {
                             let before = clock.load(Ordering::SeqCst);
@@ -1024,7 +1040,7 @@ fn answers_stay_exact_while_writers_churn() {
             );
         }
         // Quiet now: everything exact again.
-        for (q, (p, _, _)) in placements.iter().enumerate() {
+        for (q, Query { placement: p, .. }) in placements.iter().enumerate() {
             let ctx = format!("seed {seed} after the churn, placement {q}");
             check_placement(&inv, &mut rng, &ctx, p);
         }
