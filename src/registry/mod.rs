@@ -112,6 +112,8 @@ impl Registry {
             Some(existing) => {
                 if existing.number != ds.revision {
                     existing.number = next;
+                    // Current again: a later undo may come back here.
+                    existing.rolled_back_from = false;
                 }
                 if !spec.change_cause.is_empty() {
                     existing.change_cause = spec.change_cause.clone();

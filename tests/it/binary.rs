@@ -17,16 +17,54 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// One row: name, arguments, environment, a phrase the error must contain.
+type UsageCase<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn invalid_flags_and_env_vars_are_refused_before_binding() {
-    let cases: &[(&str, &[&str], &[(&str, &str)], &str)] = &[
-        ("shards not a power of two", &["serve", "--shards", "12"], &[], "power of two"),
-        ("shards from env", &["serve"], &[("DSCHED_SHARDS", "3")], "power of two"),
-        ("bad duration", &["serve", "--drain-deadline", "soon"], &[], "not a duration"),
-        ("tiny message limit", &["serve", "--max-message-bytes", "10"], &[], "outside"),
-        ("bad listen address", &["serve", "--listen", "nowhere"], &[], "invalid"),
-        ("bad log filter", &["serve", "--log", "dsched=loud"], &[], "invalid log filter"),
-        ("unknown flag", &["serve", "--turbo"], &[], "unexpected argument"),
+    let cases: &[UsageCase<'_>] = &[
+        (
+            "shards not a power of two",
+            &["serve", "--shards", "12"],
+            &[],
+            "power of two",
+        ),
+        (
+            "shards from env",
+            &["serve"],
+            &[("DSCHED_SHARDS", "3")],
+            "power of two",
+        ),
+        (
+            "bad duration",
+            &["serve", "--drain-deadline", "soon"],
+            &[],
+            "not a duration",
+        ),
+        (
+            "tiny message limit",
+            &["serve", "--max-message-bytes", "10"],
+            &[],
+            "outside",
+        ),
+        (
+            "bad listen address",
+            &["serve", "--listen", "nowhere"],
+            &[],
+            "invalid",
+        ),
+        (
+            "bad log filter",
+            &["serve", "--log", "dsched=loud"],
+            &[],
+            "invalid log filter",
+        ),
+        (
+            "unknown flag",
+            &["serve", "--turbo"],
+            &[],
+            "unexpected argument",
+        ),
     ];
     for (name, args, env, want) in cases {
         let out = dsched()
@@ -35,14 +73,21 @@ fn invalid_flags_and_env_vars_are_refused_before_binding() {
             .output()
             .expect("run dsched");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{name}: usage errors exit 2; stderr: {stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{name}: usage errors exit 2; stderr: {stderr}"
+        );
         assert!(stderr.contains(want), "{name}: want {want:?} in {stderr}");
     }
 }
 
 #[test]
 fn help_lists_every_flag_with_its_env_var() {
-    let out = dsched().args(["serve", "--help"]).output().expect("run dsched");
+    let out = dsched()
+        .args(["serve", "--help"])
+        .output()
+        .expect("run dsched");
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     for (flag, env) in [
@@ -57,7 +102,10 @@ fn help_lists_every_flag_with_its_env_var() {
         ("--drain-deadline", "DSCHED_DRAIN_DEADLINE"),
         ("--shutdown-delay", "DSCHED_SHUTDOWN_DELAY"),
     ] {
-        assert!(help.contains(flag) && help.contains(env), "{flag} / {env} missing from:\n{help}");
+        assert!(
+            help.contains(flag) && help.contains(env),
+            "{flag} / {env} missing from:\n{help}"
+        );
     }
 }
 
@@ -91,7 +139,10 @@ fn json_logs_and_a_graceful_exit_on_sigterm() {
 
     let started = Instant::now();
     let pid = child.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
     assert!(killed.success());
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {

@@ -491,10 +491,18 @@ async fn update_strategy_defaults_and_validation() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// `(name, minReadySeconds, revisionHistoryLimit, want (both as stored) or an error path)`.
+type CounterRow = (
+    &'static str,
+    i32,
+    Option<i32>,
+    Result<(i32, i32), &'static str>,
+);
+
 #[tokio::test]
 async fn min_ready_seconds_and_history_limit() {
     let mut api = Api::start().await;
-    let rows: Vec<(&str, i32, Option<i32>, Result<(i32, i32), &str>)> = vec![
+    let rows: Vec<CounterRow> = vec![
         ("defaults", 0, None, Ok((0, 10))),
         ("set", 30, Some(3), Ok((30, 3))),
         ("history limit 0 is allowed", 0, Some(0), Ok((0, 0))),
@@ -664,7 +672,7 @@ fn dsched_defaults(mu: Option<String>, ms: Option<String>) -> (String, String) {
 
 enum Drive {
     /// Apply this DaemonSet; it must be valid or invalid (errorField when given).
-    Apply(pb::DaemonSet, bool),
+    Apply(Box<pb::DaemonSet>, bool),
     /// The shape has no expression in our API.
     Unexpressible(String),
 }
@@ -701,7 +709,11 @@ fn rolling_update_drives(n: usize, value: &Value, want_valid: bool) -> R<Vec<(St
             valid
         };
         Ok(Drive::Apply(
-            ds(if judged_by_fixture { "fixture" } else { "user" }, &mu, &ms),
+            Box::new(ds(
+                if judged_by_fixture { "fixture" } else { "user" },
+                &mu,
+                &ms,
+            )),
             want,
         ))
     };
@@ -758,7 +770,7 @@ fn spec_drive(n: usize, value: &Value, want_valid: bool) -> R<Drive> {
             other => return Ok(Drive::Unexpressible(format!("our API has no {other:?}"))),
         }
     }
-    Ok(Drive::Apply(ds, want_valid))
+    Ok(Drive::Apply(Box::new(ds), want_valid))
 }
 
 #[tokio::test]
@@ -788,7 +800,7 @@ async fn conformance_daemonset_validation() {
         };
         for (how, drive) in drives {
             let (ds, want) = match drive {
-                Drive::Apply(ds, want) => (ds, want),
+                Drive::Apply(ds, want) => (*ds, want),
                 Drive::Unexpressible(why) => {
                     unexpressible.push(format!("{id}: {why}"));
                     continue;
@@ -1233,6 +1245,90 @@ async fn rollback_walks_back_without_ping_pong() {
         .await
         .expect_err("one revision");
     assert_eq!(only.code(), Code::FailedPrecondition, "{only:?}");
+}
+
+/// A revision that a rollback left, then deployed again by an Apply, is the current
+/// revision: it is no longer "rolled back from", so a later undo comes back to it (decision
+/// 7's mark is for the revision a rollback leaves, and a rollback to a revision clears it).
+#[tokio::test]
+async fn redeploying_a_rolled_back_revision_clears_its_mark() {
+    let mut api = Api::start().await;
+    for v in ["v1", "v2", "v3"] {
+        api.apply(versioned("agent", v)).await.expect("apply");
+    }
+    rollback(&mut api, "agent", 0).await.expect("undo to v2");
+    // The user deploys v3 again, then v4.
+    let again = api.apply(versioned("agent", "v3")).await.expect("v3 again");
+    assert_eq!(again.revision, 5);
+    let h = history(&mut api, "agent").await;
+    let marks: Vec<(i64, bool, bool)> = h
+        .iter()
+        .map(|r| (r.revision, r.rolled_back_from, r.current))
+        .collect();
+    assert_eq!(
+        marks,
+        [(1, false, false), (4, false, false), (5, false, true)],
+        "the redeployed revision is current and not marked"
+    );
+    api.apply(versioned("agent", "v4")).await.expect("v4");
+    let undo = rollback(&mut api, "agent", 0).await.expect("undo v4");
+    let ds = undo.daemonset.expect("daemonset");
+    assert_eq!(
+        (undo.from_revision, undo.restored_revision, ds.template),
+        (6, 5, versioned("agent", "v3").template),
+        "undo after v4 goes back to the v3 that was deployed before it"
+    );
+}
+
+#[tokio::test]
+async fn revision_hashes_and_identity() {
+    let mut api = Api::start().await;
+    let named = |v: &str, hash: &str| pb::DaemonSet {
+        revision_hash: hash.to_owned(),
+        ..versioned("agent", v)
+    };
+    api.apply(named("v1", "h1")).await.expect("v1");
+    let clash = api
+        .apply(named("v2", "h1"))
+        .await
+        .expect_err("a hash names one content");
+    check_invalid(&clash, "daemonset.revisionHash").expect("revisionHash path");
+    assert_eq!(numbers(&history(&mut api, "agent").await), [1]);
+    let bad = api
+        .apply(named("v2", "not a label value!"))
+        .await
+        .expect_err("invalid hash");
+    check_invalid(&bad, "daemonset.revisionHash").expect("revisionHash path");
+
+    // Derived hashes name content: two DaemonSets with the same content, the same hash;
+    // different content, different hashes.
+    let a = api.apply(versioned("one", "x")).await.expect("one");
+    let b = api.apply(versioned("two", "x")).await.expect("two");
+    let c = api.apply(versioned("three", "y")).await.expect("three");
+    assert_eq!(a.revision_hash, b.revision_hash);
+    assert_ne!(a.revision_hash, c.revision_hash);
+
+    // Deleted and created again: a new history.
+    let del = api
+        .daemonsets
+        .delete(pb::DaemonSetRef {
+            namespace: "default".into(),
+            name: "agent".into(),
+        })
+        .await;
+    del.expect("delete");
+    let fresh = api.apply(versioned("agent", "v9")).await.expect("again");
+    assert_eq!(fresh.revision, 1);
+    assert_eq!(numbers(&history(&mut api, "agent").await), [1]);
+
+    let bad_ns = api
+        .apply(pb::DaemonSet {
+            namespace: "Bad_NS".into(),
+            ..versioned("agent", "v1")
+        })
+        .await
+        .expect_err("invalid namespace");
+    check_invalid(&bad_ns, "daemonset.namespace").expect("namespace path");
 }
 
 /// The fixture's `rollback` cases: history `revisions` (1..n, current n) built by applies,

@@ -647,7 +647,10 @@ async fn the_per_connection_stream_limit_queues_calls() {
             .map(|r| r.into_inner().name)
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!waiting.is_finished(), "the second stream waits for the first");
+    assert!(
+        !waiting.is_finished(),
+        "the second stream waits for the first"
+    );
     stream.close().await;
     let name = tokio::time::timeout(Duration::from_secs(10), waiting)
         .await

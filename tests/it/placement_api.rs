@@ -336,7 +336,7 @@ async fn run_placement_case(api: &mut Api, case: &Value, n: usize) -> R<Ran> {
         // Only an unsyncable node name may skip a case.
         for r in &ack.rejected {
             let name = names.get(r.index as usize).cloned().unwrap_or_default();
-            if !(r.field.ends_with(".name") && !k8s_json::is_dns1123_subdomain(&name)) {
+            if !r.field.ends_with(".name") || k8s_json::is_dns1123_subdomain(&name) {
                 return Err(format!("node {name:?} rejected: {r:?}"));
             }
         }
@@ -1307,6 +1307,22 @@ async fn tolerations_and_default_tolerations() {
             keep: &["ns-novalue", "not-ready", "net", "cp"],
         },
         Row {
+            name: "Equal with an empty value matches an empty taint value",
+            spec: tol(
+                json!({"key": "dedicated", "operator": "Equal", "value": "", "effect": "NoSchedule"}),
+            ),
+            run: &[
+                "plain",
+                "pns",
+                "cordoned",
+                "cordoned-bare",
+                "unreachable",
+                "pressure",
+                "ns-novalue",
+            ],
+            keep: &["ns-gpu", "not-ready", "net", "cp"],
+        },
+        Row {
             name: "Equal with another value does not tolerate",
             spec: tol(
                 json!({"key": "dedicated", "operator": "Equal", "value": "cpu", "effect": "NoSchedule"}),
@@ -1479,9 +1495,9 @@ async fn tolerations_and_default_tolerations() {
 /// The taint the paging fleet gives `p-NN`.
 fn taint_of(name: &str) -> Vec<(&'static str, &'static str, &'static str)> {
     let i: u32 = name.trim_start_matches("p-").parse().unwrap_or(1);
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         vec![("evict", "", "NoExecute")]
-    } else if i % 3 == 0 {
+    } else if i.is_multiple_of(3) {
         vec![("hold", "", "NoSchedule")]
     } else {
         vec![]
@@ -1991,6 +2007,24 @@ async fn explain_named_nodes_and_summary() {
         .await
         .expect_err("invalid");
     check_invalid(&invalid, "placement.nodeSelector").expect("invalid placement");
+
+    // A template nodeName names the node it wants.
+    let pinned = spec(json!({"nodeName": "x-ok"}));
+    let e = api
+        .explain(inline(pinned), &["x-gpu", "x-ok"])
+        .await
+        .expect("explain");
+    let codes: Vec<&str> = e.verdicts[0]
+        .reasons
+        .iter()
+        .map(|r| r.code.as_str())
+        .collect();
+    assert_eq!(codes, ["NodeNameMismatch"], "{e:?}");
+    assert!(e.verdicts[0].reasons[0].message.contains("x-ok"), "{e:?}");
+    assert!(
+        e.verdicts[1].should_run && e.verdicts[1].reasons.is_empty(),
+        "{e:?}"
+    );
 
     // Too many named nodes: RESOURCE_EXHAUSTED naming the limit.
     let many: Vec<String> = (0..1001).map(|i| format!("n-{i}")).collect();

@@ -476,7 +476,9 @@ async fn waiting_reasons() {
     let mut api = Api::start().await;
     // Paused.
     let mut paused = strategy("", "1", "");
-    paused.rolling_update.as_mut().map(|r| r.paused = true);
+    if let Some(r) = paused.rolling_update.as_mut() {
+        r.paused = true;
+    }
     let v1 = api
         .apply(daemonset("p", "v1", paused.clone()))
         .await
@@ -508,9 +510,9 @@ async fn waiting_reasons() {
     // Partition: 2 of 4 stay; the two highest names are already updated.
     let mut api = Api::start().await;
     let mut part = strategy("", "1", "");
-    part.rolling_update
-        .as_mut()
-        .map(|r| r.partition = "2".into());
+    if let Some(r) = part.rolling_update.as_mut() {
+        r.partition = "2".into();
+    }
     let v1 = api
         .apply(daemonset("k", "v1", part.clone()))
         .await
@@ -558,9 +560,9 @@ async fn waiting_reasons() {
     // TopologyWave: zone a done but its new pod not available; zone b must wait.
     let mut api = Api::start().await;
     let mut wave = strategy("", "2", "");
-    wave.rolling_update
-        .as_mut()
-        .map(|r| r.topology_key = "zone".into());
+    if let Some(r) = wave.rolling_update.as_mut() {
+        r.topology_key = "zone".into();
+    }
     let v1 = api
         .apply(daemonset("t", "v1", wave.clone()))
         .await
@@ -723,9 +725,9 @@ async fn creates_and_deletes_are_capped_at_250_per_call() {
 async fn partition_reason_only_when_the_partition_holds() {
     let mut api = Api::start().await;
     let mut part = strategy("", "1", "");
-    part.rolling_update
-        .as_mut()
-        .map(|r| r.partition = "1".into());
+    if let Some(r) = part.rolling_update.as_mut() {
+        r.partition = "1".into();
+    }
     let v1 = api
         .apply(daemonset("k", "v1", part.clone()))
         .await
