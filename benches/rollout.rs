@@ -1,0 +1,911 @@
+//! The rollout benchmark: how long one `NextBatch` takes on a large fleet mid-rollout, and
+//! what share of it the planner has against gathering its input from the index.
+//!
+//! ```text
+//! cargo bench --bench rollout                          # 10,000 and 100,000 nodes
+//! cargo bench --bench rollout -- --nodes 10000         # one size
+//! cargo bench --bench rollout -- --quick               # 10,000 nodes, fewer repetitions
+//! cargo bench --bench rollout -- --nodes 100000 --only inproc --variant wave   # for perf
+//! ```
+//!
+//! It is a program that prints a table, not a test: nothing here fails on a slow figure.
+//! Goals (issue 4): `NextBatch` on 10,000 nodes mid-rollout ≤ 2 ms, on 100,000 ≤ 30 ms.
+//!
+//! Setup per fleet size: `dsched::fleet` nodes (default seed); three DaemonSets applied at
+//! revision `rev-1` then `rev-2` (different templates), placement = the DaemonSet default
+//! tolerations only (so tainted nodes are `keep` or excluded), `minReadySeconds` 10:
+//!
+//! - `no-surge`: `maxUnavailable: 10%`;
+//! - `surge`: `maxSurge: 10%`, `maxUnavailable: 0`;
+//! - `wave`: `maxUnavailable: 10%`, `topologyKey: topology.kubernetes.io/zone`.
+//!
+//! Pods, one per node the placement lists (run or keep), nodes ordered by (zone, name): the
+//! first 40 % run `rev-2` and are available; the next 3 % run a `rev-2` pod not yet ready
+//! (surge: next to the still available old pod); no-surge/wave: the next 1 % have their old
+//! pod terminating (`deleting`); the rest run `rev-1`, available.
+//!
+//! Figures, each the median of `--reps` calls at a fixed `now`:
+//!
+//! 1. **in-process service**: `RolloutService::next_batch` called through the generated trait
+//!    on the service object, as the server's handler runs it, without transport.
+//! 2. **over gRPC**: a tonic client against `dsched::server::run` on 127.0.0.1:0, loaded with
+//!    the same fleet, pods and DaemonSets through `Sync` and `Apply`.
+//! 3. **breakdown**: `RolloutService::sync` replicated step by step with public APIs, each
+//!    step timed: placement evaluation on the index, `pods_of`, building the node list, the
+//!    misscheduled-node lookup, the topology-domain lookup, and `domain::rollout::plan`.
+//! 4. **pure planner**: `domain::rollout::plan` on prebuilt inputs, and its parts
+//!    (`status`, `plan_manage`, `plan_rolling`, each of which groups pods again).
+
+use std::collections::{HashMap, HashSet};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dsched::config::ServeArgs;
+use dsched::domain::predicate::Verdict;
+use dsched::domain::rollout::{self, RolloutInput, RolloutNode, RolloutPlan};
+use dsched::domain::validate::FieldPath;
+use dsched::domain::{DaemonPod, Node, Time};
+use dsched::fleet::{self, FleetSpec};
+use dsched::grpc::convert::pod_from_pb;
+use dsched::grpc::daemonsets::DaemonSetsService;
+use dsched::grpc::pb;
+use dsched::grpc::pb::daemon_sets_client::DaemonSetsClient;
+use dsched::grpc::pb::daemon_sets_server::DaemonSets as _;
+use dsched::grpc::pb::inventory_client::InventoryClient;
+use dsched::grpc::pb::rollout_client::RolloutClient;
+use dsched::grpc::pb::rollout_server::Rollout as _;
+use dsched::grpc::rollout::RolloutService;
+use dsched::grpc::state::State;
+use dsched::index::plan::Plan;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Request;
+use tonic::transport::Channel;
+
+const NAMESPACE: &str = "kube-system";
+const ZONE_KEY: &str = "topology.kubernetes.io/zone";
+/// The fixed `now` of every call (2027-01-15), so the answer is the same on every run.
+const NOW: i64 = 1_800_000_000;
+const MIN_READY_SECONDS: i32 = 10;
+const NEW_PERCENT: f64 = 40.0;
+const NOT_READY_PERCENT: f64 = 3.0;
+const DELETING_PERCENT: f64 = 1.0;
+const SYNC_BATCH: usize = 1_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Variant {
+    NoSurge,
+    Surge,
+    Wave,
+}
+
+impl Variant {
+    const ALL: [Variant; 3] = [Variant::NoSurge, Variant::Surge, Variant::Wave];
+
+    fn name(self) -> &'static str {
+        match self {
+            Variant::NoSurge => "no-surge",
+            Variant::Surge => "surge",
+            Variant::Wave => "wave",
+        }
+    }
+
+    fn daemonset(self) -> String {
+        format!("node-agent-{}", self.name())
+    }
+
+    fn rolling(self) -> pb::RollingUpdate {
+        match self {
+            Variant::NoSurge => pb::RollingUpdate {
+                max_unavailable: "10%".into(),
+                ..Default::default()
+            },
+            Variant::Surge => pb::RollingUpdate {
+                max_unavailable: "0".into(),
+                max_surge: "10%".into(),
+                ..Default::default()
+            },
+            Variant::Wave => pb::RollingUpdate {
+                max_unavailable: "10%".into(),
+                topology_key: ZONE_KEY.into(),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// `Apply` of revision `rev` (1 or 2).
+    fn apply(self, rev: u32) -> pb::ApplyRequest {
+        pb::ApplyRequest {
+            daemonset: Some(pb::DaemonSet {
+                namespace: NAMESPACE.into(),
+                name: self.daemonset(),
+                placement: Some(pb::PodPlacement::default()),
+                update_strategy: Some(pb::UpdateStrategy {
+                    r#type: "RollingUpdate".into(),
+                    rolling_update: Some(self.rolling()),
+                }),
+                min_ready_seconds: MIN_READY_SECONDS,
+                revision_history_limit: None,
+                template: format!(r#"{{"containers":[{{"image":"node-agent:{rev}.0"}}]}}"#),
+                revision_hash: format!("rev-{rev}"),
+                change_cause: format!("image {rev}.0"),
+                revision: 0,
+            }),
+        }
+    }
+
+    fn request(self) -> pb::NextBatchRequest {
+        pb::NextBatchRequest {
+            namespace: NAMESPACE.into(),
+            name: self.daemonset(),
+            now: Some(prost_types::Timestamp {
+                seconds: NOW,
+                nanos: 0,
+            }),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Args {
+    sizes: Vec<usize>,
+    reps: Option<usize>,
+    variants: Vec<Variant>,
+    /// `inproc`, `grpc`, `breakdown`, `planner`; empty = all.
+    only: Vec<String>,
+}
+
+impl Args {
+    fn runs(&self, phase: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| p == phase)
+    }
+
+    fn reps(&self, nodes: usize) -> usize {
+        self.reps.unwrap_or(if nodes >= 50_000 { 11 } else { 31 })
+    }
+}
+
+const USAGE: &str = "usage: rollout [--nodes N[,N…]] [--reps N] [--quick] \
+                     [--variant no-surge,surge,wave] [--only inproc,grpc,breakdown,planner]";
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        sizes: vec![10_000, 100_000],
+        reps: None,
+        variants: Variant::ALL.to_vec(),
+        only: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    let fail = |msg: String| -> ! {
+        eprintln!("{msg}\n{USAGE}");
+        std::process::exit(2);
+    };
+    let number = |s: &str| -> usize {
+        match s.replace('_', "").parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => fail(format!("{s:?} is not a positive whole number")),
+        }
+    };
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
+            None => (arg.clone(), None),
+        };
+        let mut value = || inline.clone().or_else(|| it.next()).unwrap_or_default();
+        match flag.as_str() {
+            "--nodes" => args.sizes = value().split(',').map(number).collect(),
+            "--reps" => args.reps = Some(number(&value())),
+            "--quick" => {
+                args.sizes = vec![10_000];
+                args.reps = Some(5);
+            }
+            "--variant" => {
+                args.variants = value()
+                    .split(',')
+                    .map(|v| {
+                        Variant::ALL
+                            .into_iter()
+                            .find(|x| x.name() == v)
+                            .unwrap_or_else(|| fail(format!("unknown variant {v:?}")))
+                    })
+                    .collect();
+            }
+            "--only" => {
+                for p in value().split(',') {
+                    if !["inproc", "grpc", "breakdown", "planner"].contains(&p) {
+                        fail(format!("unknown phase {p:?}"));
+                    }
+                    args.only.push(p.to_owned());
+                }
+            }
+            "--bench" => {}
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other if !other.starts_with('-') => {}
+            other => fail(format!("unknown flag {other}")),
+        }
+    }
+    args
+}
+
+fn goal_ms(nodes: usize) -> Option<f64> {
+    match nodes {
+        10_000 => Some(2.0),
+        100_000 => Some(30.0),
+        _ => None,
+    }
+}
+
+fn main() {
+    let args = parse_args();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    // As the server process does: metrics are recorded by the handler.
+    dsched::telemetry::metrics_handle();
+    println!(
+        "dsched rollout benchmark: sizes {:?}, variants {:?}, now = {NOW}",
+        args.sizes,
+        args.variants.iter().map(|v| v.name()).collect::<Vec<_>>()
+    );
+    let mut table = Table::default();
+    for &n in &args.sizes {
+        runtime.block_on(size(&args, n, &mut table));
+    }
+    table.print();
+}
+
+/// One fleet size: every phase, every variant.
+async fn size(args: &Args, n: usize, table: &mut Table) {
+    let reps = args.reps(n);
+    let started = Instant::now();
+    let nodes = fleet::generate(&FleetSpec::nodes(n));
+    let zone: HashMap<&str, &str> = nodes
+        .iter()
+        .map(|node| {
+            let z = node.labels.get(ZONE_KEY).map_or("", String::as_str);
+            (node.name.as_str(), z)
+        })
+        .collect();
+
+    // The in-process service's state.
+    let state = State::default();
+    state.inventory.upsert_nodes(&nodes);
+    let daemonsets = DaemonSetsService::new(state.clone());
+    let service = RolloutService::new(state.clone());
+    let mut pods_of: Vec<(Variant, Vec<pb::DaemonPod>)> = Vec::new();
+    for &v in &args.variants {
+        for rev in [1, 2] {
+            daemonsets
+                .apply(Request::new(v.apply(rev)))
+                .await
+                .expect("apply");
+        }
+        let ds = state
+            .registry
+            .get(NAMESPACE, &v.daemonset())
+            .expect("registered");
+        let listed = state
+            .inventory
+            .evaluate(&Plan::compile(&ds.spec.placement), None, usize::MAX);
+        let pods = mid_rollout_pods(v, &listed.names, &zone);
+        for p in &pods {
+            let pod = pod_from_pb(p.clone(), &FieldPath::root("pod")).expect("valid pod");
+            state.inventory.upsert_pod(&pod);
+        }
+        println!(
+            "\n[{n} nodes] {}: {} nodes listed ({} shouldRun, {} keep), {} pods reported",
+            v.name(),
+            listed.names.len(),
+            listed.should_run,
+            listed.keep,
+            pods.len()
+        );
+        pods_of.push((v, pods));
+    }
+    println!(
+        "[{n} nodes] fleet generated and loaded in-process in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let goal = goal_ms(n);
+    let goal_text = goal.map_or("(no goal)".to_owned(), |g| format!("≤ {g} ms"));
+    let mut inproc: HashMap<&'static str, f64> = HashMap::new();
+
+    if args.runs("inproc") {
+        for &v in &args.variants {
+            let mut times = Vec::new();
+            let mut answer = None;
+            // One warm-up call, then the timed ones.
+            for i in 0..=reps {
+                let req = Request::new(v.request());
+                let t = Instant::now();
+                let r = service.next_batch(req).await.expect("next batch");
+                let dt = t.elapsed().as_secs_f64();
+                if i > 0 {
+                    times.push(dt);
+                }
+                answer = Some(r.into_inner());
+            }
+            let a = answer.expect("an answer");
+            let m = median(&times);
+            inproc.insert(v.name(), m);
+            println!(
+                "[{n} nodes] {} in-process NextBatch: median {} (min {}, max {}) over {} — \
+                 {} creates, {} deletes, waiting {:?}, complete {}",
+                v.name(),
+                ms(m),
+                ms(min(&times)),
+                ms(max(&times)),
+                times.len(),
+                a.create_on.len(),
+                a.delete.len(),
+                a.waiting_reason,
+                a.complete,
+            );
+            table.row(
+                &format!("{n} nodes, {}: NextBatch in-process", v.name()),
+                ms(m),
+                &goal_text,
+                goal.map(|g| m * 1e3 <= g),
+            );
+        }
+    }
+
+    if args.runs("breakdown") || args.runs("planner") {
+        for &v in &args.variants {
+            let (b, input) = breakdown(&state, v, reps);
+            if args.runs("breakdown") {
+                b.print(n, v);
+                let total = b.total();
+                table.row(
+                    &format!("  {n}, {}: gathering (index, pods, node list)", v.name()),
+                    format!(
+                        "{} ({:.0} %)",
+                        ms(total - b.plan),
+                        100.0 * (total - b.plan) / total
+                    ),
+                    "(share of the sum of steps)",
+                    None,
+                );
+            }
+            if args.runs("planner") {
+                let p = planner(&input, v, reps);
+                p.print(n, v);
+                let share = inproc
+                    .get(v.name())
+                    .map(|t| format!(" = {:.0} % of in-process", 100.0 * p.plan / t))
+                    .unwrap_or_default();
+                table.row(
+                    &format!("  {n}, {}: pure planner `rollout::plan`", v.name()),
+                    format!("{}{share}", ms(p.plan)),
+                    "(no goal)",
+                    None,
+                );
+            }
+        }
+    }
+    drop(daemonsets);
+    drop(service);
+    drop(state);
+
+    if args.runs("grpc") {
+        let server = Server::start().await;
+        let channel = server.channel().await;
+        let t = Instant::now();
+        load_over_grpc(&channel, &nodes, &pods_of).await;
+        let mut ds_client = DaemonSetsClient::new(channel.clone());
+        for &v in &args.variants {
+            for rev in [1, 2] {
+                ds_client
+                    .apply(v.apply(rev))
+                    .await
+                    .expect("apply over gRPC");
+            }
+        }
+        println!(
+            "\n[{n} nodes] server loaded over gRPC (Sync + Apply) in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+        let mut client = RolloutClient::new(channel.clone()).max_decoding_message_size(256 << 20);
+        for &v in &args.variants {
+            let mut times = Vec::new();
+            let mut answer = None;
+            for i in 0..=reps {
+                let t = Instant::now();
+                let r = client.next_batch(v.request()).await.expect("next batch");
+                let dt = t.elapsed().as_secs_f64();
+                if i > 0 {
+                    times.push(dt);
+                }
+                answer = Some(r.into_inner());
+            }
+            let a = answer.expect("an answer");
+            let m = median(&times);
+            println!(
+                "[{n} nodes] {} over gRPC NextBatch: median {} (min {}, max {}) over {} — \
+                 {} creates, {} deletes, waiting {:?}",
+                v.name(),
+                ms(m),
+                ms(min(&times)),
+                ms(max(&times)),
+                times.len(),
+                a.create_on.len(),
+                a.delete.len(),
+                a.waiting_reason,
+            );
+            let vs = inproc
+                .get(v.name())
+                .map(|t| format!(" ({:.2}× in-process)", m / t))
+                .unwrap_or_default();
+            table.row(
+                &format!("{n} nodes, {}: NextBatch over gRPC", v.name()),
+                format!("{}{vs}", ms(m)),
+                &goal_text,
+                goal.map(|g| m * 1e3 <= g),
+            );
+        }
+        drop(client);
+        drop(ds_client);
+        drop(channel);
+        server.stop().await;
+    }
+}
+
+/// The pods of one DaemonSet mid-rollout over the listed nodes, as the module doc describes.
+fn mid_rollout_pods(
+    v: Variant,
+    listed: &[(Arc<str>, bool)],
+    zone: &HashMap<&str, &str>,
+) -> Vec<pb::DaemonPod> {
+    let mut order: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|(name, _)| (zone.get(&**name).copied().unwrap_or(""), &**name))
+        .collect();
+    order.sort_unstable();
+    let total = order.len() as f64;
+    let new_end = (total * NEW_PERCENT / 100.0) as usize;
+    let not_ready_end = new_end + (total * NOT_READY_PERCENT / 100.0) as usize;
+    let deleting_end = not_ready_end + (total * DELETING_PERCENT / 100.0) as usize;
+    let ts = |s: i64| prost_types::Timestamp {
+        seconds: s,
+        nanos: 0,
+    };
+    let ds = v.daemonset();
+    let pod = |i: usize, suffix: &str, node: &str, rev: u32| pb::DaemonPod {
+        namespace: NAMESPACE.into(),
+        daemonset: ds.clone(),
+        name: format!("{ds}-{i:06}{suffix}"),
+        node: node.to_owned(),
+        revision_hash: format!("rev-{rev}"),
+        phase: "Running".into(),
+        ready: true,
+        created: Some(ts(NOW - if rev == 1 { 86_400 } else { 1_800 })),
+        ready_since: Some(ts(NOW - if rev == 1 { 86_000 } else { 1_700 })),
+        ..Default::default()
+    };
+    let mut pods = Vec::with_capacity(order.len() + order.len() / 20);
+    for (i, &(_, node)) in order.iter().enumerate() {
+        if i < new_end {
+            pods.push(pod(i, "", node, 2));
+        } else if i < not_ready_end {
+            let mut new = pod(i, "n", node, 2);
+            new.ready = false;
+            new.ready_since = None;
+            new.created = Some(ts(NOW - 5));
+            new.phase = if i % 2 == 0 { "Pending" } else { "Running" }.into();
+            if v == Variant::Surge {
+                pods.push(pod(i, "", node, 1));
+            }
+            pods.push(new);
+        } else if i < deleting_end && v != Variant::Surge {
+            let mut old = pod(i, "", node, 1);
+            old.deleting = true;
+            pods.push(old);
+        } else {
+            pods.push(pod(i, "", node, 1));
+        }
+    }
+    pods
+}
+
+// ---------------------------------------------------------------------------
+// Breakdown: `RolloutService::sync` step by step
+// ---------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Breakdown {
+    registry_get: f64,
+    evaluate: f64,
+    pods_of: f64,
+    node_list: f64,
+    misscheduled: f64,
+    domains: f64,
+    plan: f64,
+    drop: f64,
+    nodes: usize,
+    pods: usize,
+}
+
+impl Breakdown {
+    fn total(&self) -> f64 {
+        self.registry_get
+            + self.evaluate
+            + self.pods_of
+            + self.node_list
+            + self.misscheduled
+            + self.domains
+            + self.plan
+            + self.drop
+    }
+
+    fn print(&self, n: usize, v: Variant) {
+        let t = self.total();
+        let pct = |x: f64| format!("{} ({:.0} %)", ms(x), 100.0 * x / t);
+        println!(
+            "[{n} nodes] {} sync breakdown (medians, {} nodes, {} pods): registry.get {} | \
+             Plan::compile + evaluate {} | pods_of {} | node list {} | misscheduled lookup {} | \
+             topology domains {} | rollout::plan {} | drop inputs {} | sum {}",
+            v.name(),
+            self.nodes,
+            self.pods,
+            pct(self.registry_get),
+            pct(self.evaluate),
+            pct(self.pods_of),
+            pct(self.node_list),
+            pct(self.misscheduled),
+            pct(self.domains),
+            pct(self.plan),
+            pct(self.drop),
+            ms(t),
+        );
+    }
+}
+
+/// `RolloutService::sync` (src/grpc/rollout.rs) replicated with public APIs, each step
+/// timed; returns the medians and the last run's planner input.
+fn breakdown(
+    state: &State,
+    v: Variant,
+    reps: usize,
+) -> (
+    Breakdown,
+    (
+        Vec<RolloutNode>,
+        Vec<DaemonPod>,
+        dsched::registry::DaemonSet,
+    ),
+) {
+    let mut steps: Vec<[f64; 8]> = Vec::new();
+    let mut last = None;
+    let name = v.daemonset();
+    let now = Time {
+        seconds: NOW,
+        nanos: 0,
+    };
+    for i in 0..=reps {
+        let mut s = [0.0; 8];
+        let mut t = Instant::now();
+        let mut lap = |slot: usize, s: &mut [f64; 8]| {
+            s[slot] = t.elapsed().as_secs_f64();
+            t = Instant::now();
+        };
+        let ds = state.registry.get(NAMESPACE, &name).expect("registered");
+        lap(0, &mut s);
+        let inventory = &state.inventory;
+        let answer = inventory.evaluate(&Plan::compile(&ds.spec.placement), None, usize::MAX);
+        lap(1, &mut s);
+        let pods = inventory.pods_of(NAMESPACE, &name);
+        lap(2, &mut s);
+        let mut nodes: Vec<RolloutNode> = answer
+            .names
+            .iter()
+            .map(|(node, run)| RolloutNode {
+                name: node.to_string(),
+                verdict: if *run { Verdict::RUN } else { Verdict::KEEP },
+                domain: String::new(),
+            })
+            .collect();
+        lap(3, &mut s);
+        let listed: HashSet<String> = nodes.iter().map(|n| n.name.clone()).collect();
+        let hosting: HashSet<&str> = pods
+            .iter()
+            .map(|p| p.node.as_str())
+            .filter(|n| !listed.contains(*n))
+            .collect();
+        for node in hosting {
+            if inventory.get_node(node).is_some() {
+                nodes.push(RolloutNode {
+                    name: node.to_owned(),
+                    verdict: Verdict::EXCLUDE,
+                    domain: String::new(),
+                });
+            }
+        }
+        drop(listed);
+        lap(4, &mut s);
+        let key = &ds.spec.strategy.topology_key;
+        if !key.is_empty() {
+            for node in &mut nodes {
+                if let Some((n, _)) = inventory.get_node(&node.name) {
+                    node.domain = n.labels.get(key).cloned().unwrap_or_default();
+                }
+            }
+        }
+        lap(5, &mut s);
+        let plan = rollout::plan(&RolloutInput {
+            nodes: &nodes,
+            pods: &pods,
+            hash: ds.current_hash(),
+            strategy: &ds.spec.strategy,
+            min_ready_seconds: ds.spec.min_ready_seconds,
+            now,
+        });
+        lap(6, &mut s);
+        black_box(&plan);
+        if i == reps {
+            last = Some((nodes, pods, ds));
+        } else {
+            drop((nodes, pods, ds, answer, plan));
+        }
+        lap(7, &mut s);
+        if i > 0 {
+            steps.push(s);
+        }
+    }
+    let col = |k: usize| median(&steps.iter().map(|s| s[k]).collect::<Vec<_>>());
+    let last = last.expect("a last run");
+    let b = Breakdown {
+        registry_get: col(0),
+        evaluate: col(1),
+        pods_of: col(2),
+        node_list: col(3),
+        misscheduled: col(4),
+        domains: col(5),
+        plan: col(6),
+        drop: col(7),
+        nodes: last.0.len(),
+        pods: last.1.len(),
+    };
+    (b, last)
+}
+
+// ---------------------------------------------------------------------------
+// The pure planner
+// ---------------------------------------------------------------------------
+
+struct Planner {
+    plan: f64,
+    status: f64,
+    manage: f64,
+    rolling: f64,
+}
+
+impl Planner {
+    fn print(&self, n: usize, v: Variant) {
+        println!(
+            "[{n} nodes] {} pure planner (medians): rollout::plan {} | its parts, each grouping \
+             pods again: status {} | plan_manage {} | plan_rolling {}",
+            v.name(),
+            ms(self.plan),
+            ms(self.status),
+            ms(self.manage),
+            ms(self.rolling),
+        );
+    }
+}
+
+fn planner(
+    (nodes, pods, ds): &(
+        Vec<RolloutNode>,
+        Vec<DaemonPod>,
+        dsched::registry::DaemonSet,
+    ),
+    v: Variant,
+    reps: usize,
+) -> Planner {
+    let input = RolloutInput {
+        nodes,
+        pods,
+        hash: ds.current_hash(),
+        strategy: &ds.spec.strategy,
+        min_ready_seconds: ds.spec.min_ready_seconds,
+        now: Time {
+            seconds: NOW,
+            nanos: 0,
+        },
+    };
+    let time = |f: &dyn Fn()| {
+        let mut xs = Vec::new();
+        for i in 0..=reps {
+            let t = Instant::now();
+            f();
+            if i > 0 {
+                xs.push(t.elapsed().as_secs_f64());
+            }
+        }
+        median(&xs)
+    };
+    let plan: RolloutPlan = rollout::plan(&input);
+    assert!(
+        !plan.create_on.is_empty() || !plan.delete.is_empty() || plan.waiting.is_some(),
+        "{}: the scenario should be mid-rollout",
+        v.name()
+    );
+    Planner {
+        plan: time(&|| drop(black_box(rollout::plan(black_box(&input))))),
+        status: time(&|| {
+            black_box(rollout::status(black_box(&input)));
+        }),
+        manage: time(&|| drop(black_box(rollout::plan_manage(black_box(&input))))),
+        rolling: time(&|| drop(black_box(rollout::plan_rolling(black_box(&input))))),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// gRPC
+// ---------------------------------------------------------------------------
+
+/// A dsched server on 127.0.0.1:0, as `tests/it/support.rs` starts one.
+struct Server {
+    addr: std::net::SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let mut config = ServeArgs::parse_from_env(std::iter::empty::<(String, String)>());
+        config.listen = "127.0.0.1:0".parse().expect("address");
+        config.metrics_listen = "127.0.0.1:0".parse().expect("address");
+        let listener = TcpListener::bind(config.listen).await.expect("bind grpc");
+        let metrics = TcpListener::bind(config.metrics_listen)
+            .await
+            .expect("bind metrics");
+        let addr = listener.local_addr().expect("address");
+        let (stop, rx) = oneshot::channel();
+        let task = tokio::spawn(dsched::server::run(config, listener, metrics, async {
+            let _ = rx.await;
+        }));
+        Server { addr, stop, task }
+    }
+
+    async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.task).await;
+    }
+}
+
+/// Nodes, then every DaemonSet's pods, through one `Sync` stream, one batch at a time.
+async fn load_over_grpc(channel: &Channel, nodes: &[Node], pods: &[(Variant, Vec<pb::DaemonPod>)]) {
+    let mut client = InventoryClient::new(channel.clone())
+        .max_decoding_message_size(256 << 20)
+        .max_encoding_message_size(256 << 20);
+    let mut requests: Vec<pb::SyncRequest> = nodes
+        .chunks(SYNC_BATCH)
+        .map(|c| pb::SyncRequest {
+            upsert_nodes: c.iter().map(fleet::to_pb).collect(),
+            ..Default::default()
+        })
+        .collect();
+    for (_, p) in pods {
+        requests.extend(p.chunks(SYNC_BATCH).map(|c| pb::SyncRequest {
+            upsert_pods: c.to_vec(),
+            ..Default::default()
+        }));
+    }
+    let (tx, rx) = mpsc::channel(4);
+    let mut responses = client
+        .sync(ReceiverStream::new(rx))
+        .await
+        .expect("open Sync")
+        .into_inner();
+    for (i, mut r) in requests.into_iter().enumerate() {
+        r.batch_id = i as u64;
+        tx.send(r).await.expect("send");
+        let ack = responses
+            .message()
+            .await
+            .expect("ack")
+            .expect("an acknowledgement");
+        assert!(ack.rejected.is_empty(), "batch {i} had rejections");
+    }
+    drop(tx);
+}
+
+// ---------------------------------------------------------------------------
+// Output
+// ---------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Table {
+    rows: Vec<[String; 4]>,
+}
+
+impl Table {
+    fn row(&mut self, figure: &str, value: String, goal: &str, met: Option<bool>) {
+        let met = match met {
+            Some(true) => "met",
+            Some(false) => "NOT MET",
+            None => "",
+        };
+        self.rows
+            .push([figure.to_owned(), value, goal.to_owned(), met.to_owned()]);
+    }
+
+    fn print(&self) {
+        let head = ["figure", "value", "goal", ""];
+        let width = |i: usize| {
+            self.rows
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([head[i].len()])
+                .max()
+                .unwrap_or(0)
+        };
+        let w = [width(0), width(1), width(2), width(3)];
+        let line = |r: &[&str; 4]| {
+            println!(
+                "| {:<a$} | {:>b$} | {:<c$} | {:<d$} |",
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                a = w[0],
+                b = w[1],
+                c = w[2],
+                d = w[3]
+            );
+        };
+        println!();
+        line(&head);
+        println!(
+            "|{}|{}:|{}|{}|",
+            "-".repeat(w[0] + 2),
+            "-".repeat(w[1] + 1),
+            "-".repeat(w[2] + 2),
+            "-".repeat(w[3] + 2)
+        );
+        for r in &self.rows {
+            line(&[&r[0], &r[1], &r[2], &r[3]]);
+        }
+    }
+}
+
+fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[v.len() / 2]
+}
+
+fn min(xs: &[f64]) -> f64 {
+    xs.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+fn max(xs: &[f64]) -> f64 {
+    xs.iter().copied().fold(0.0, f64::max)
+}
+
+fn ms(t: f64) -> String {
+    if t < 0.01 {
+        format!("{:.2} ms", t * 1e3)
+    } else {
+        format!("{:.1} ms", t * 1e3)
+    }
+}
