@@ -37,6 +37,20 @@ pub struct Cli {
 pub enum Command {
     /// Run the gRPC server.
     Serve(ServeArgs),
+    /// Register DaemonSets from manifests (apps/v1 DaemonSet; PriorityClass resolves priority).
+    Apply(crate::cli::ApplyArgs),
+    /// Node inventory: `nodes sync -f` takes what `kubectl get nodes -o json|yaml` prints.
+    Nodes(crate::cli::NodesArgs),
+    /// List nodes or DaemonSets.
+    Get(crate::cli::GetArgs),
+    /// Which nodes should run a DaemonSet (registered, or `-f` a manifest).
+    Eval(crate::cli::EvalArgs),
+    /// Why a DaemonSet does or does not run on nodes.
+    Explain(crate::cli::ExplainArgs),
+    /// Rolling updates: next batch, status, history, undo.
+    Rollout(crate::cli::RolloutArgs),
+    /// Unregister a DaemonSet.
+    Delete(crate::cli::DeleteArgs),
 }
 
 #[derive(Clone, Debug, Args)]
@@ -104,6 +118,7 @@ impl ServeArgs {
             Ok(Cli {
                 command: Command::Serve(args),
             }) => args,
+            Ok(other) => panic!("not serve: {other:?}"),
             Err(err) => panic!("invalid test configuration: {err}"),
         }
     }

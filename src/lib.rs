@@ -9,10 +9,13 @@
 //! - [`grpc`]: the only code that names tonic/prost types: conversions with validation, the
 //!   service handlers, the edge layer (metrics, shedding), and the one error → status map.
 //! - [`server`]: wiring of services, reflection, health and graceful drain.
+//! - [`cli`]: the client subcommands (`apply`, `nodes sync`, `get`, `eval`, `explain`,
+//!   `rollout`, `delete`): Kubernetes YAML/JSON in, kubectl-style answers out.
 //! - [`config`], [`telemetry`]: flags and env vars; logs and metrics.
 //!
 //! Dependency direction: `main → server → grpc → index → domain`.
 
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -13,6 +13,7 @@ async fn main() -> anyhow::Result<()> {
             let (listener, metrics) = dsched::server::bind(&args).await?;
             dsched::server::run(args, listener, metrics, shutdown_signal()).await
         }
+        client => std::process::exit(dsched::cli::run(client).await),
     }
 }
 

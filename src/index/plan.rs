@@ -15,6 +15,7 @@ use roaring::RoaringBitmap;
 
 use super::Inventory;
 use super::shard::Shard;
+use crate::domain::affinity::term_parse_error;
 use crate::domain::placement::{
     FieldRequirement, NODE_NAME_FIELD, NodeSelectorTerm, PodPlacement, Toleration,
 };
@@ -29,8 +30,8 @@ pub struct Plan {
     node_name: Option<String>,
     /// `spec.nodeSelector` as `key In [value]` requirements.
     selector: Vec<Requirement>,
-    /// Required node affinity terms (empty ones dropped: they match nothing); `None` when
-    /// there is no required affinity.
+    /// Required node affinity terms (empty and unparsable ones dropped: they match
+    /// nothing); `None` when there is no required affinity.
     terms: Option<Vec<NodeSelectorTerm>>,
     /// The user's tolerations merged with the DaemonSet defaults.
     tolerations: Vec<Toleration>,
@@ -49,11 +50,15 @@ impl Plan {
                     values: vec![v.clone()],
                 })
                 .collect(),
-            terms: placement
-                .affinity
-                .required
-                .as_ref()
-                .map(|terms| terms.iter().filter(|t| !t.is_empty()).cloned().collect()),
+            // A term that would not parse upstream never matches (the lazy selector skips
+            // it); the API rejects such terms, but the index agrees with the domain anyway.
+            terms: placement.affinity.required.as_ref().map(|terms| {
+                terms
+                    .iter()
+                    .filter(|t| !t.is_empty() && term_parse_error(t).is_none())
+                    .cloned()
+                    .collect()
+            }),
             tolerations: daemon_tolerations(&placement.tolerations, placement.host_network),
         }
     }

@@ -4,6 +4,7 @@ mod k8s_json;
 mod support;
 
 mod binary;
+mod cli;
 mod conformance_placement;
 mod conformance_rollout;
 mod conformance_validation;
