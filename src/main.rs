@@ -10,31 +10,33 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             dsched::telemetry::init_logging(args.log_format, &args.log);
             dsched::telemetry::metrics_handle();
+            // Handlers first: a SIGTERM that arrives while binding must drain, not kill.
+            let shutdown = shutdown_signal()?;
             let (listener, metrics) = dsched::server::bind(&args).await?;
-            dsched::server::run(args, listener, metrics, shutdown_signal()).await
+            dsched::server::run(args, listener, metrics, shutdown).await
         }
         client => std::process::exit(dsched::cli::run(client).await),
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+/// Registers the SIGTERM and SIGINT handlers now and returns a future that resolves on
+/// either. Registering eagerly replaces the default action (exit) at once.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate => {}
-    }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
