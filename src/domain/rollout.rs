@@ -26,7 +26,7 @@
 //!   not matter. Same input, same plan.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::daemonset::{StrategyType, UpdateStrategy};
 use super::node::{DaemonPod, PodPhase, Time};
@@ -199,30 +199,229 @@ pub fn allows_surge(strategy: &UpdateStrategy) -> bool {
     strategy.kind == StrategyType::RollingUpdate && strategy.max_surge.scaled(1, true) > 0
 }
 
-/// The pods of one node, oldest first.
-type NodePods<'a> = Vec<&'a DaemonPod>;
-
-/// Node name → its pods.
-type Groups<'a> = HashMap<&'a str, NodePods<'a>>;
-
-/// `getNodesToDaemonPods`: pods on nodes that exist, minus those both terminal and
-/// deleting, grouped by node, each group in pod order.
-fn group_pods<'a>(input: &RolloutInput<'a>) -> Groups<'a> {
-    let known: HashSet<&str> = input.nodes.iter().map(|n| n.name.as_str()).collect();
-    let mut groups: Groups<'a> = HashMap::new();
-    for pod in input.pods {
-        if pod.deleting && pod.phase.is_terminal() {
-            continue;
-        }
-        if let Some(&node) = known.get(pod.node.as_str()) {
-            groups.entry(node).or_default().push(pod);
-        }
-    }
-    for pods in groups.values_mut() {
-        pods.sort_by(|a, b| pod_order(a, b));
-    }
-    groups
+/// A node as the planner reads it: [`RolloutNode`], or a borrowed [`NodeView`].
+pub trait PlannerNode {
+    fn name(&self) -> &str;
+    fn verdict(&self) -> Verdict;
+    /// The node's value of the strategy's `topology_key`; `""` without the label.
+    fn domain(&self) -> &str;
 }
+
+impl PlannerNode for RolloutNode {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn verdict(&self) -> Verdict {
+        self.verdict
+    }
+    fn domain(&self) -> &str {
+        &self.domain
+    }
+}
+
+/// A [`RolloutNode`] that borrows its strings, so a caller need not allocate per node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeView<'a> {
+    pub name: &'a str,
+    pub verdict: Verdict,
+    pub domain: &'a str,
+}
+
+impl PlannerNode for NodeView<'_> {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn verdict(&self) -> Verdict {
+        self.verdict
+    }
+    fn domain(&self) -> &str {
+        self.domain
+    }
+}
+
+/// [`RolloutInput`] over borrowed nodes: [`plan_view`] answers exactly as [`plan`] does for
+/// the same nodes as [`RolloutNode`]s. Nodes sorted by name are cheapest (any order works).
+#[derive(Clone, Copy, Debug)]
+pub struct RolloutViewInput<'a> {
+    pub nodes: &'a [NodeView<'a>],
+    pub pods: &'a [DaemonPod],
+    pub hash: &'a str,
+    pub strategy: &'a UpdateStrategy,
+    pub min_ready_seconds: i32,
+    pub now: Time,
+}
+
+/// What one sync reads, generic over the node type.
+struct Ctx<'a, N> {
+    nodes: &'a [N],
+    pods: &'a [DaemonPod],
+    hash: &'a str,
+    strategy: &'a UpdateStrategy,
+    min_ready_seconds: i32,
+    now: Time,
+}
+
+impl<'a> From<&RolloutInput<'a>> for Ctx<'a, RolloutNode> {
+    fn from(i: &RolloutInput<'a>) -> Self {
+        Ctx {
+            nodes: i.nodes,
+            pods: i.pods,
+            hash: i.hash,
+            strategy: i.strategy,
+            min_ready_seconds: i.min_ready_seconds,
+            now: i.now,
+        }
+    }
+}
+
+impl<'a> From<&RolloutViewInput<'a>> for Ctx<'a, NodeView<'a>> {
+    fn from(i: &RolloutViewInput<'a>) -> Self {
+        Ctx {
+            nodes: i.nodes,
+            pods: i.pods,
+            hash: i.hash,
+            strategy: i.strategy,
+            min_ready_seconds: i.min_ready_seconds,
+            now: i.now,
+        }
+    }
+}
+
+impl<N> Ctx<'_, N> {
+    fn available(&self, pod: &DaemonPod) -> bool {
+        is_available(pod, self.min_ready_seconds, self.now)
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
+/// `getNodesToDaemonPods` over one snapshot: pods on nodes that exist, minus those both
+/// terminal and deleting, grouped by node name, each group in pod order. Nodes sharing a
+/// name share a group.
+struct Groups<'a> {
+    /// Per input node: its group's range in `pods`.
+    ranges: Vec<(u32, u32)>,
+    pods: Vec<&'a DaemonPod>,
+    /// `getUnscheduledPodsWithoutNode`: unscheduled, not deleting pods pinned to a node
+    /// that is not listed, in input order.
+    orphans: Vec<&'a DaemonPod>,
+    /// Some grouped pod, not deleting, runs another revision.
+    outdated: bool,
+}
+
+impl<'a> Groups<'a> {
+    fn of(&self, node: usize) -> &[&'a DaemonPod] {
+        let (start, end) = self.ranges[node];
+        &self.pods[start as usize..end as usize]
+    }
+}
+
+fn group_pods<'a, N: PlannerNode>(cx: &Ctx<'a, N>) -> Groups<'a> {
+    let n = cx.nodes.len();
+    // Name → group: the first input index carrying the name.
+    let mut first: FastMap<&str, u32> = FastMap::with_capacity_and_hasher(n, Default::default());
+    let group: Vec<u32> = cx
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| *first.entry(node.name()).or_insert(i as u32))
+        .collect();
+    // Counting sort of the pods by group, stable in input order.
+    let mut start = vec![0u32; n + 1];
+    let mut pod_group: Vec<u32> = Vec::with_capacity(cx.pods.len());
+    let (mut orphans, mut outdated) = (Vec::new(), false);
+    for pod in cx.pods {
+        let g = first.get(pod.node.as_str()).copied();
+        if g.is_none() && pod.unscheduled && !pod.deleting {
+            orphans.push(pod);
+        }
+        match g {
+            Some(g) if !(pod.deleting && pod.phase.is_terminal()) => {
+                outdated |= !pod.deleting && pod.revision_hash != cx.hash;
+                start[g as usize + 1] += 1;
+                pod_group.push(g);
+            }
+            _ => pod_group.push(u32::MAX),
+        }
+    }
+    drop(first);
+    for g in 0..n {
+        start[g + 1] += start[g];
+    }
+    let total = start[n] as usize;
+    let mut pods: Vec<&'a DaemonPod> = match cx.pods.first() {
+        Some(p) if total > 0 => vec![p; total],
+        _ => Vec::new(),
+    };
+    let mut next = start.clone();
+    for (pod, &g) in cx.pods.iter().zip(&pod_group) {
+        if g != u32::MAX {
+            let at = &mut next[g as usize];
+            pods[*at as usize] = pod;
+            *at += 1;
+        }
+    }
+    for g in 0..n {
+        let (s, e) = (start[g] as usize, start[g + 1] as usize);
+        if e - s > 1 {
+            pods[s..e].sort_by(|a, b| pod_order(a, b));
+        }
+    }
+    let ranges = group
+        .iter()
+        .map(|&g| (start[g as usize], start[g as usize + 1]))
+        .collect();
+    Groups {
+        ranges,
+        pods,
+        orphans,
+        outdated,
+    }
+}
+
+/// Input node indices in name order (stable); the identity when already sorted.
+struct Order {
+    /// `None` when the nodes arrive sorted by name.
+    order: Option<Vec<u32>>,
+    len: usize,
+}
+
+impl Order {
+    fn of<N: PlannerNode>(nodes: &[N]) -> Order {
+        let sorted = nodes.windows(2).all(|w| w[0].name() <= w[1].name());
+        let order = (!sorted).then(|| {
+            let mut order: Vec<u32> = (0..nodes.len() as u32).collect();
+            order.sort_by(|&a, &b| nodes[a as usize].name().cmp(nodes[b as usize].name()));
+            order
+        });
+        Order {
+            order,
+            len: nodes.len(),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.len).map(move |p| match &self.order {
+            None => p,
+            Some(o) => o[p] as usize,
+        })
+    }
+
+    /// Position of each input index in name order.
+    fn ranks(&self) -> Option<Vec<u32>> {
+        self.order.as_ref().map(|o| {
+            let mut rank = vec![0u32; o.len()];
+            for (p, &i) in o.iter().enumerate() {
+                rank[i as usize] = p as u32;
+            }
+            rank
+        })
+    }
+}
+
+/// A delete before it is materialized.
+type Delete<'a> = (&'a DaemonPod, DeleteReason);
 
 /// Plans the deletion of `pod` for `reason`.
 fn action(pod: &DaemonPod, reason: DeleteReason) -> PodAction {
@@ -234,68 +433,70 @@ fn action(pod: &DaemonPod, reason: DeleteReason) -> PodAction {
     }
 }
 
-/// `manage` / `podsShouldBeOnNode` for every node: creates for desired nodes without a
-/// pod; deletes of failed, succeeded and excess pods, and of every pod on a node that may
-/// not keep it.
-fn manage(
-    input: &RolloutInput<'_>,
-    groups: &Groups<'_>,
-    creates: &mut Vec<String>,
-    deletes: &mut Vec<PodAction>,
+fn is_failed(pod: &DaemonPod) -> bool {
+    matches!(pod.phase, PodPhase::Failed | PodPhase::Succeeded)
+}
+
+/// `manage` / `podsShouldBeOnNode` for every node: creates (input indices) for desired
+/// nodes without a pod; deletes of failed, succeeded and excess pods, and of every pod on a
+/// node that may not keep it.
+fn manage<'a, N: PlannerNode>(
+    cx: &Ctx<'a, N>,
+    groups: &Groups<'a>,
+    order: &Order,
+    creates: &mut Vec<u32>,
+    deletes: &mut Vec<Delete<'a>>,
 ) {
-    let surge = allows_surge(input.strategy);
+    let surge = allows_surge(cx.strategy);
     // `getUnscheduledPodsWithoutNode`: a pod pinned to a node that no longer exists never
     // schedules; a bound pod there is left to pod garbage collection.
-    let known: HashSet<&str> = input.nodes.iter().map(|n| n.name.as_str()).collect();
-    for pod in input.pods {
-        if pod.unscheduled && !pod.deleting && !known.contains(pod.node.as_str()) {
-            deletes.push(action(pod, DeleteReason::Misscheduled));
-        }
-    }
-    let mut nodes: Vec<&RolloutNode> = input.nodes.iter().collect();
-    nodes.sort_by(|a, b| a.name.cmp(&b.name));
-    for node in nodes {
-        let pods = groups.get(node.name.as_str());
+    deletes.extend(
+        groups
+            .orphans
+            .iter()
+            .map(|&p| (p, DeleteReason::Misscheduled)),
+    );
+    for i in order.iter() {
+        let node = &cx.nodes[i];
+        let pods = groups.of(i);
         let Verdict {
             should_run,
             should_continue_running,
-        } = node.verdict;
-        if should_run && pods.is_none() {
-            creates.push(node.name.clone());
-            continue;
-        }
-        let Some(pods) = pods else { continue };
-        if !should_continue_running {
-            for pod in pods.iter().filter(|p| !p.deleting) {
-                deletes.push(action(pod, DeleteReason::Misscheduled));
+        } = node.verdict();
+        if pods.is_empty() {
+            if should_run {
+                creates.push(i as u32);
             }
             continue;
         }
-        let mut running: Vec<&DaemonPod> = Vec::new();
-        for pod in pods.iter().filter(|p| !p.deleting) {
-            match pod.phase {
-                PodPhase::Failed | PodPhase::Succeeded => {
-                    deletes.push(action(pod, DeleteReason::Failed));
-                }
-                _ => running.push(pod),
+        let live = pods.iter().copied().filter(|p| !p.deleting);
+        if !should_continue_running {
+            deletes.extend(live.map(|p| (p, DeleteReason::Misscheduled)));
+            continue;
+        }
+        let mut running_count = 0usize;
+        for pod in live.clone() {
+            if is_failed(pod) {
+                deletes.push((pod, DeleteReason::Failed));
+            } else {
+                running_count += 1;
             }
         }
         // `running` keeps the pod order of its group.
+        let running = live.filter(|p| !is_failed(p));
         if !surge {
-            for pod in running.iter().skip(1) {
-                deletes.push(action(pod, DeleteReason::Duplicate));
-            }
+            deletes.extend(running.skip(1).map(|p| (p, DeleteReason::Duplicate)));
             continue;
         }
-        if running.len() <= 1 {
-            if running.is_empty() && should_run {
-                creates.push(node.name.clone());
+        if running_count <= 1 {
+            if running_count == 0 && should_run {
+                creates.push(i as u32);
             }
             continue;
         }
         let (mut oldest_new, mut oldest_old) = (None, None);
         for pod in running {
-            let slot = if pod.revision_hash == input.hash {
+            let slot = if pod.revision_hash == cx.hash {
                 &mut oldest_new
             } else {
                 &mut oldest_old
@@ -303,13 +504,13 @@ fn manage(
             if slot.is_none() {
                 *slot = Some(pod);
             } else {
-                deletes.push(action(pod, DeleteReason::Duplicate));
+                deletes.push((pod, DeleteReason::Duplicate));
             }
         }
         if let (Some(new), Some(old)) = (oldest_new, oldest_old)
-            && (!is_ready(old) || is_available(new, input.min_ready_seconds, input.now))
+            && (!is_ready(old) || cx.available(new))
         {
-            deletes.push(action(old, DeleteReason::Outdated));
+            deletes.push((old, DeleteReason::Outdated));
         }
     }
 }
@@ -333,13 +534,6 @@ fn updated_pods<'a>(
         *slot = Some(pod);
     }
     Some((new, old))
-}
-
-/// One entry of the rolling step: a node of `nodeToDaemonPods` (desired nodes included,
-/// with no pods when they have none).
-struct Entry<'a> {
-    node: &'a RolloutNode,
-    pods: NodePods<'a>,
 }
 
 /// OpenKruise `filterDaemonPodsNodeToUpdate` with partition: walk nodes by name
@@ -383,9 +577,10 @@ pub fn updatable_nodes<'a>(
 
 /// The rolling step's answer.
 #[derive(Default)]
-struct Rolling {
-    creates: Vec<String>,
-    deletes: Vec<PodAction>,
+struct Rolling<'a> {
+    /// Input node indices.
+    creates: Vec<u32>,
+    deletes: Vec<Delete<'a>>,
     /// Available outdated nodes the wave kept back.
     held_by_wave: usize,
     /// Outdated nodes the partition protects.
@@ -401,25 +596,40 @@ struct Rolling {
 ///
 /// Nodes the partition protects are left out: they never move, so they must not hold a
 /// wave open.
-fn current_wave(
-    entries: &[Entry<'_>],
-    updatable: &BTreeSet<&str>,
-    input: &RolloutInput<'_>,
-) -> Option<String> {
+fn current_wave<'n, N: PlannerNode>(
+    cx: &'n Ctx<'_, N>,
+    groups: &Groups<'_>,
+    entries: &[u32],
+    updatable: Option<&[bool]>,
+) -> Option<&'n str> {
     // domain → (in progress, complete)
     let mut domains: BTreeMap<&str, (bool, bool)> = BTreeMap::new();
-    let desired = entries
-        .iter()
-        .filter(|e| e.node.verdict.should_run && updatable.contains(e.node.name.as_str()));
-    for e in desired {
-        let state = domains
-            .entry(e.node.domain.as_str())
-            .or_insert((false, true));
-        let live = updated_pods(&e.pods, input.hash);
-        let done = matches!(live, Some((Some(new), None)) if is_available(new, input.min_ready_seconds, input.now));
+    // The last domain seen and its state, to skip the map for runs of one domain.
+    let mut last: Option<(&str, (bool, bool))> = None;
+    for (k, &i) in entries.iter().enumerate() {
+        let node = &cx.nodes[i as usize];
+        if !node.verdict().should_run || updatable.is_some_and(|u| !u[k]) {
+            continue;
+        }
+        let live = updated_pods(groups.of(i as usize), cx.hash);
+        let done = matches!(live, Some((Some(new), None)) if cx.available(new));
         let has_new = matches!(live, Some((Some(_), _)) | None);
+        let domain = node.domain();
+        let state = match &mut last {
+            Some((d, state)) if *d == domain => state,
+            _ => {
+                if let Some((d, state)) = last.take() {
+                    domains.insert(d, state);
+                }
+                let state = domains.get(domain).copied().unwrap_or((false, true));
+                &mut last.insert((domain, state)).1
+            }
+        };
         state.0 |= has_new && !done;
         state.1 &= done;
+    }
+    if let Some((d, state)) = last {
+        domains.insert(d, state);
     }
     let mut order: Vec<(&str, bool, bool)> = domains
         .into_iter()
@@ -429,63 +639,62 @@ fn current_wave(
     order
         .into_iter()
         .find(|&(_, _, complete)| !complete)
-        .map(|(name, _, _)| name.to_owned())
+        .map(|(name, _, _)| name)
 }
 
 /// `rollingUpdate`: replaces old pods within `maxUnavailable` (no surge) or `maxSurge`.
-fn rolling_update(
-    input: &RolloutInput<'_>,
-    groups: &Groups<'_>,
+fn rolling_update<'a, N: PlannerNode>(
+    cx: &Ctx<'a, N>,
+    groups: &Groups<'a>,
+    order: &Order,
     desired: u64,
     max_surge: u64,
     max_unavailable: u64,
-) -> Rolling {
-    let (hash, min_ready, now) = (input.hash, input.min_ready_seconds, input.now);
-    let mut entries: Vec<Entry<'_>> = input
-        .nodes
+) -> Rolling<'a> {
+    let hash = cx.hash;
+    // `nodeToDaemonPods`: desired nodes, and nodes with pods, by name.
+    let entries: Vec<u32> = order
         .iter()
-        .filter_map(|node| {
-            let pods = groups.get(node.name.as_str()).cloned();
-            (node.verdict.should_run || pods.is_some()).then(|| Entry {
-                node,
-                pods: pods.unwrap_or_default(),
-            })
-        })
+        .filter(|&i| cx.nodes[i].verdict().should_run || !groups.of(i).is_empty())
+        .map(|i| i as u32)
         .collect();
-    entries.sort_by(|a, b| a.node.name.cmp(&b.node.name));
+    let name = |i: u32| cx.nodes[i as usize].name();
 
-    let partition = input
+    let partition = cx
         .strategy
         .partition
         .map_or(0, |p| p.scaled(desired, false));
-    let updatable: BTreeSet<&str> = if partition > 0 {
-        updatable_nodes(
-            entries.iter().map(|e| {
-                let live = updated_pods(&e.pods, hash);
-                let old_deleting = e.pods.iter().any(|p| p.deleting && p.revision_hash != hash);
-                (e.node.name.as_str(), live, old_deleting)
+    // Per entry: whether the rolling step may touch it; `None` = all.
+    let updatable: Option<Vec<bool>> = (partition > 0).then(|| {
+        let kept: FastSet<&str> = updatable_nodes(
+            entries.iter().map(|&i| {
+                let pods = groups.of(i as usize);
+                let live = updated_pods(pods, hash);
+                let old_deleting = pods.iter().any(|p| p.deleting && p.revision_hash != hash);
+                (name(i), live, old_deleting)
             }),
             partition,
             None,
         )
         .into_iter()
-        .collect()
-    } else {
-        entries.iter().map(|e| e.node.name.as_str()).collect()
-    };
-    let wave = if input.strategy.topology_key.is_empty() {
+        .collect();
+        entries.iter().map(|&i| kept.contains(name(i))).collect()
+    });
+    let updatable = updatable.as_deref();
+    let may_touch = |k: usize| updatable.is_none_or(|u| u[k]);
+    let wave = if cx.strategy.topology_key.is_empty() {
         None
     } else {
-        current_wave(&entries, &updatable, input)
+        current_wave(cx, groups, &entries, updatable)
     };
-    let in_wave = |node: &RolloutNode| wave.as_deref().is_none_or(|w| node.domain == w);
+    let in_wave = |i: u32| wave.is_none_or(|w| cx.nodes[i as usize].domain() == w);
 
     let mut out = Rolling::default();
     if max_surge == 0 {
         let mut unavailable = 0u64;
         let mut candidates = Vec::new();
-        for e in &entries {
-            let Some(live) = updated_pods(&e.pods, hash) else {
+        for (k, &i) in entries.iter().enumerate() {
+            let Some(live) = updated_pods(groups.of(i as usize), hash) else {
                 unavailable += 1;
                 continue;
             };
@@ -493,24 +702,23 @@ fn rolling_update(
                 (None, None) => unavailable += 1,
                 (Some(_), Some(_)) => {
                     unavailable += 1;
-                    if updatable.contains(e.node.name.as_str()) {
+                    if may_touch(k) {
                         out.outdated_updatable += 1;
                     }
                 }
-                (Some(new), None) => unavailable += u64::from(!is_available(new, min_ready, now)),
+                (Some(new), None) => unavailable += u64::from(!cx.available(new)),
                 (None, Some(old)) => {
-                    let name = e.node.name.as_str();
-                    if updatable.contains(name) {
-                        out.outdated_updatable += 1;
-                    }
-                    if !updatable.contains(name) {
+                    if !may_touch(k) {
                         out.held_by_partition += 1;
-                        unavailable += u64::from(!is_available(old, min_ready, now));
-                    } else if !is_available(old, min_ready, now) {
+                        unavailable += u64::from(!cx.available(old));
+                        continue;
+                    }
+                    out.outdated_updatable += 1;
+                    if !cx.available(old) {
                         // Allowed replacement: outside the budget, whatever the wave.
-                        out.deletes.push(action(old, DeleteReason::Outdated));
+                        out.deletes.push((old, DeleteReason::Outdated));
                         unavailable += 1;
-                    } else if !in_wave(e.node) {
+                    } else if !in_wave(i) {
                         out.held_by_wave += 1;
                     } else {
                         candidates.push(old);
@@ -524,7 +732,7 @@ fn rolling_update(
             candidates
                 .into_iter()
                 .take(remaining)
-                .map(|pod| action(pod, DeleteReason::Outdated)),
+                .map(|pod| (pod, DeleteReason::Outdated)),
         );
         return out;
     }
@@ -532,33 +740,33 @@ fn rolling_update(
     let (mut surging, mut available) = (0u64, 0u64);
     let (mut allowed_new, mut candidates, mut should_not_run) =
         (Vec::new(), Vec::new(), Vec::new());
-    for e in &entries {
-        let Some((new, old)) = updated_pods(&e.pods, hash) else {
+    for (k, &i) in entries.iter().enumerate() {
+        let Some((new, old)) = updated_pods(groups.of(i as usize), hash) else {
             surging += 1;
             continue;
         };
         let counted = old.or(new);
-        available += u64::from(counted.is_some_and(|p| is_available(p, min_ready, now)));
+        available += u64::from(counted.is_some_and(|p| cx.available(p)));
         let Some(old) = old else { continue };
-        let name = e.node.name.as_str();
-        if !updatable.contains(name) {
+        if !may_touch(k) {
             out.held_by_partition += 1;
             continue;
         }
         out.outdated_updatable += 1;
+        let should_run = cx.nodes[i as usize].verdict().should_run;
         match new {
-            None if !is_available(old, min_ready, now) => {
-                if e.node.verdict.should_run {
-                    allowed_new.push(name.to_owned());
+            None if !cx.available(old) => {
+                if should_run {
+                    allowed_new.push(i);
                 } else {
-                    out.deletes.push(action(old, DeleteReason::Misscheduled));
+                    out.deletes.push((old, DeleteReason::Misscheduled));
                 }
             }
-            None if !e.node.verdict.should_run => should_not_run.push(old),
-            None if !in_wave(e.node) => out.held_by_wave += 1,
-            None => candidates.push(name.to_owned()),
-            Some(new) if !is_available(new, min_ready, now) => surging += 1,
-            Some(_) => out.deletes.push(action(old, DeleteReason::Outdated)),
+            None if !should_run => should_not_run.push(old),
+            None if !in_wave(i) => out.held_by_wave += 1,
+            None => candidates.push(i),
+            Some(new) if !cx.available(new) => surging += 1,
+            Some(_) => out.deletes.push((old, DeleteReason::Outdated)),
         }
     }
     let remaining = usize::try_from(max_surge.saturating_sub(surging)).unwrap_or(usize::MAX);
@@ -567,7 +775,7 @@ fn rolling_update(
         should_not_run
             .into_iter()
             .take(excess)
-            .map(|pod| action(pod, DeleteReason::Misscheduled)),
+            .map(|pod| (pod, DeleteReason::Misscheduled)),
     );
     out.creates.extend(allowed_new);
     out.creates.extend(candidates.into_iter().take(remaining));
@@ -577,88 +785,123 @@ fn rolling_update(
 /// `updateDaemonSetStatus` over the snapshot (semantics §6): the first pod in pod order
 /// decides ready, available and updated.
 pub fn status(input: &RolloutInput<'_>) -> Status {
-    status_of(input, &group_pods(input))
+    let cx = Ctx::from(input);
+    status_of(&cx, &group_pods(&cx))
 }
 
-fn status_of(input: &RolloutInput<'_>, groups: &Groups<'_>) -> Status {
+fn status_of<N: PlannerNode>(cx: &Ctx<'_, N>, groups: &Groups<'_>) -> Status {
     let mut s = Status::default();
-    for node in input.nodes {
-        let pods = groups.get(node.name.as_str()).filter(|p| !p.is_empty());
-        if !node.verdict.should_run {
-            s.number_misscheduled += u32::from(pods.is_some());
+    for (i, node) in cx.nodes.iter().enumerate() {
+        let pods = groups.of(i);
+        if !node.verdict().should_run {
+            s.number_misscheduled += u32::from(!pods.is_empty());
             continue;
         }
         s.desired_number_scheduled += 1;
-        let Some(first) = pods.and_then(|p| p.first()) else {
+        let Some(first) = pods.first() else {
             continue;
         };
         s.current_number_scheduled += 1;
         s.number_ready += u32::from(is_ready(first));
-        s.number_available += u32::from(is_available(first, input.min_ready_seconds, input.now));
-        s.updated_number_scheduled += u32::from(first.revision_hash == input.hash);
+        s.number_available += u32::from(cx.available(first));
+        s.updated_number_scheduled += u32::from(first.revision_hash == cx.hash);
     }
     s.number_unavailable = s.desired_number_scheduled - s.number_available;
     s
 }
 
+fn names<N: PlannerNode>(nodes: &[N], creates: &[u32]) -> Vec<String> {
+    creates
+        .iter()
+        .map(|&i| nodes[i as usize].name().to_owned())
+        .collect()
+}
+
+fn actions(deletes: &[Delete<'_>]) -> Vec<PodAction> {
+    deletes.iter().map(|&(p, r)| action(p, r)).collect()
+}
+
 /// Only `manage` (upstream's step in isolation): `(creates, deletes)`.
 pub fn plan_manage(input: &RolloutInput<'_>) -> (Vec<String>, Vec<PodAction>) {
+    let cx = Ctx::from(input);
     let (mut creates, mut deletes) = (Vec::new(), Vec::new());
-    manage(input, &group_pods(input), &mut creates, &mut deletes);
-    (creates, deletes)
+    let order = Order::of(cx.nodes);
+    manage(&cx, &group_pods(&cx), &order, &mut creates, &mut deletes);
+    (names(cx.nodes, &creates), actions(&deletes))
 }
 
 /// Only the rolling step (upstream's `rollingUpdate` in isolation): `(creates, deletes)`.
 pub fn plan_rolling(input: &RolloutInput<'_>) -> (Vec<String>, Vec<PodAction>) {
-    let groups = group_pods(input);
-    let desired = u64::from(status_of(input, &groups).desired_number_scheduled);
-    let (surge, unavailable) = budgets(input.strategy, desired);
-    let r = rolling_update(input, &groups, desired, surge, unavailable);
-    (r.creates, r.deletes)
+    let cx = Ctx::from(input);
+    let groups = group_pods(&cx);
+    let desired = u64::from(status_of(&cx, &groups).desired_number_scheduled);
+    let (surge, unavailable) = budgets(cx.strategy, desired);
+    let order = Order::of(cx.nodes);
+    let r = rolling_update(&cx, &groups, &order, desired, surge, unavailable);
+    (names(cx.nodes, &r.creates), actions(&r.deletes))
 }
 
 /// One sync: `manage`, then (RollingUpdate, not paused) the rolling step, over one
 /// snapshot.
 pub fn plan(input: &RolloutInput<'_>) -> RolloutPlan {
-    let groups = group_pods(input);
-    let status = status_of(input, &groups);
+    plan_of(&Ctx::from(input))
+}
+
+/// [`plan`] over borrowed nodes.
+pub fn plan_view(input: &RolloutViewInput<'_>) -> RolloutPlan {
+    plan_of(&Ctx::from(input))
+}
+
+fn plan_of<N: PlannerNode>(cx: &Ctx<'_, N>) -> RolloutPlan {
+    let groups = group_pods(cx);
+    let status = status_of(cx, &groups);
     let desired = u64::from(status.desired_number_scheduled);
-    let (max_surge, max_unavailable) = budgets(input.strategy, desired);
+    let (max_surge, max_unavailable) = budgets(cx.strategy, desired);
+    let order = Order::of(cx.nodes);
 
     let (mut creates, mut deletes) = (Vec::new(), Vec::new());
-    manage(input, &groups, &mut creates, &mut deletes);
-    let rolling_allowed =
-        input.strategy.kind == StrategyType::RollingUpdate && !input.strategy.paused;
+    manage(cx, &groups, &order, &mut creates, &mut deletes);
+    let rolling_allowed = cx.strategy.kind == StrategyType::RollingUpdate && !cx.strategy.paused;
     let rolling = if rolling_allowed {
-        rolling_update(input, &groups, desired, max_surge, max_unavailable)
+        rolling_update(cx, &groups, &order, desired, max_surge, max_unavailable)
     } else {
         Rolling::default()
     };
-    creates.extend(rolling.creates);
-    deletes.extend(rolling.deletes);
+    creates.extend_from_slice(&rolling.creates);
+    deletes.extend_from_slice(&rolling.deletes);
 
-    let mut seen_nodes = BTreeSet::new();
-    creates.retain(|n| seen_nodes.insert(n.clone()));
-    creates.sort();
+    // Creates: unique names, ascending, at most a burst. Name order is `order`'s.
+    match order.ranks() {
+        None => creates.sort_unstable(),
+        Some(rank) => creates.sort_unstable_by_key(|&i| rank[i as usize]),
+    }
+    let name = |i: u32| cx.nodes[i as usize].name();
+    creates.dedup_by(|a, b| name(*a) == name(*b));
     creates.truncate(BURST_REPLICAS);
-    let mut seen_pods = BTreeSet::new();
-    deletes.retain(|a| seen_pods.insert((a.node.clone(), a.pod.clone())));
-    deletes.truncate(BURST_REPLICAS);
+    let create_on = names(cx.nodes, &creates);
+    // Deletes: the first of each (node, pod), at most a burst.
+    let mut seen: FastSet<(&str, &str)> = FastSet::default();
+    let mut delete = Vec::new();
+    for &(pod, reason) in &deletes {
+        if delete.len() == BURST_REPLICAS {
+            break;
+        }
+        if seen.insert((pod.node.as_str(), pod.name.as_str())) {
+            delete.push(action(pod, reason));
+        }
+    }
 
-    let outdated = groups
-        .values()
-        .flat_map(|pods| pods.iter())
-        .any(|p| !p.deleting && p.revision_hash != input.hash);
-    let idle = creates.is_empty() && deletes.is_empty();
+    let outdated = groups.outdated;
+    let idle = create_on.is_empty() && delete.is_empty();
     let complete = idle
         && status.updated_number_scheduled == status.desired_number_scheduled
         && status.number_available == status.desired_number_scheduled
         && status.number_misscheduled == 0
         && !outdated;
     let waiting = (idle && !complete).then(|| {
-        if input.strategy.kind == StrategyType::OnDelete && outdated {
+        if cx.strategy.kind == StrategyType::OnDelete && outdated {
             WaitingReason::OnDelete
-        } else if input.strategy.paused && outdated {
+        } else if cx.strategy.paused && outdated {
             WaitingReason::Paused
         } else if rolling.held_by_wave > 0 {
             WaitingReason::TopologyWave
@@ -669,8 +912,8 @@ pub fn plan(input: &RolloutInput<'_>) -> RolloutPlan {
         }
     });
     RolloutPlan {
-        create_on: creates,
-        delete: deletes,
+        create_on,
+        delete,
         status,
         complete,
         waiting,

@@ -1,6 +1,7 @@
 //! `dsched.v1.Rollout`: the next rolling-update batch and the status of a DaemonSet.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
@@ -9,12 +10,110 @@ use super::pb;
 use super::pb::rollout_server::Rollout as RolloutApi;
 use super::state::{State, now};
 use crate::domain::Time;
+use crate::domain::placement::{NodeSelectorTerm, PodPlacement};
 use crate::domain::predicate::Verdict;
-use crate::domain::rollout::{self, RolloutInput, RolloutNode, RolloutPlan};
+use crate::domain::rollout::{self, NodeView, RolloutPlan, RolloutViewInput};
+use crate::domain::selector::{Operator, Requirement};
 use crate::domain::validate::{FieldError, FieldPath};
 use crate::error::Error;
+use crate::index::Inventory;
 use crate::index::plan::Plan;
 use crate::telemetry;
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Marks a listed node whose domain is not known yet.
+const UNKNOWN: u32 = u32::MAX;
+
+/// The topology domain of every listed node (`names`, ascending, indexed by `listed`):
+/// the distinct values, and per node an index into them (`""` is value 0: no label).
+///
+/// Reading one label through `Inventory::get_node` materializes the whole node, so each
+/// distinct value is looked up once and its nodes are found by placement on the index: the
+/// DaemonSet's own placement restricted to `key In [value]` (or `DoesNotExist`). When the
+/// values turn out to be many with few nodes each, the rest are read node by node.
+fn domains(
+    inventory: &Inventory,
+    placement: &PodPlacement,
+    key: &str,
+    names: &[(Arc<str>, bool)],
+    listed: &FastMap<&str, u32>,
+) -> (Vec<String>, Vec<u32>) {
+    let mut values = vec![String::new()];
+    let mut index: HashMap<String, u32> = HashMap::from([(String::new(), 0)]);
+    let mut intern = |value: &str, values: &mut Vec<String>| -> u32 {
+        *index.entry(value.to_owned()).or_insert_with(|| {
+            values.push(value.to_owned());
+            (values.len() - 1) as u32
+        })
+    };
+    let mut domain = vec![UNKNOWN; names.len()];
+    let (mut evaluations, mut resolved) = (0usize, 0usize);
+    for i in 0..names.len() {
+        if domain[i] != UNKNOWN {
+            continue;
+        }
+        let Some((node, _)) = inventory.get_node(&names[i].0) else {
+            domain[i] = 0;
+            continue;
+        };
+        let value = node.labels.get(key);
+        let v = intern(value.map_or("", String::as_str), &mut values);
+        domain[i] = v;
+        // Few nodes per value so far: placement per value costs more than it saves.
+        if evaluations >= 8 && resolved < 32 * evaluations {
+            continue;
+        }
+        let requirement = match value {
+            Some(value) => Requirement {
+                key: key.to_owned(),
+                operator: Operator::In,
+                values: vec![value.clone()],
+            },
+            None => Requirement {
+                key: key.to_owned(),
+                operator: Operator::DoesNotExist,
+                values: Vec::new(),
+            },
+        };
+        let answer = inventory.evaluate(
+            &Plan::compile(&restricted(placement, requirement)),
+            None,
+            usize::MAX,
+        );
+        evaluations += 1;
+        for (name, _) in &answer.names {
+            if let Some(&j) = listed.get(&**name)
+                && domain[j as usize] == UNKNOWN
+            {
+                domain[j as usize] = v;
+                resolved += 1;
+            }
+        }
+    }
+    (values, domain)
+}
+
+/// `placement` with `requirement` added to its required node affinity: the nodes it lists
+/// that also meet `requirement`.
+fn restricted(placement: &PodPlacement, requirement: Requirement) -> PodPlacement {
+    let mut out = placement.clone();
+    match &mut out.affinity.required {
+        None => {
+            out.affinity.required = Some(vec![NodeSelectorTerm {
+                match_expressions: vec![requirement],
+                match_fields: Vec::new(),
+            }]);
+        }
+        Some(terms) => {
+            // An empty term matches nothing and must stay empty.
+            for term in terms.iter_mut().filter(|t| !t.is_empty()) {
+                term.match_expressions.push(requirement.clone());
+            }
+        }
+    }
+    out
+}
 
 pub struct RolloutService {
     state: State,
@@ -56,40 +155,67 @@ impl RolloutService {
         let inventory = &self.state.inventory;
         let answer = inventory.evaluate(&Plan::compile(&ds.spec.placement), None, usize::MAX);
         let pods = inventory.pods_of(&ns, &name);
-        let mut nodes: Vec<RolloutNode> = answer
-            .names
-            .iter()
-            .map(|(node, run)| RolloutNode {
-                name: node.to_string(),
-                verdict: if *run { Verdict::RUN } else { Verdict::KEEP },
-                domain: String::new(),
-            })
-            .collect();
-        // Nodes that host a pod but may not keep it: their pods are misscheduled.
-        let listed: HashSet<String> = nodes.iter().map(|n| n.name.clone()).collect();
-        let hosting: HashSet<&str> = pods
-            .iter()
-            .map(|p| p.node.as_str())
-            .filter(|n| !listed.contains(*n))
-            .collect();
-        for node in hosting {
-            if inventory.get_node(node).is_some() {
-                nodes.push(RolloutNode {
-                    name: node.to_owned(),
-                    verdict: Verdict::EXCLUDE,
-                    domain: String::new(),
-                });
-            }
+        // Listed name → its index in `answer.names`, borrowed: nothing allocated per node.
+        let mut listed: FastMap<&str, u32> =
+            FastMap::with_capacity_and_hasher(answer.names.len(), Default::default());
+        for (i, (node, _)) in answer.names.iter().enumerate() {
+            listed.insert(node, i as u32);
         }
         let key = &ds.spec.strategy.topology_key;
-        if !key.is_empty() {
-            for node in &mut nodes {
-                if let Some((n, _)) = inventory.get_node(&node.name) {
-                    node.domain = n.labels.get(key).cloned().unwrap_or_default();
-                }
+        // Nodes that host a pod but may not keep it: their pods are misscheduled. Each with
+        // its domain, read from the same lookup.
+        let mut hosting: Vec<&str> = pods
+            .iter()
+            .map(|p| p.node.as_str())
+            .filter(|n| !listed.contains_key(n))
+            .collect();
+        hosting.sort_unstable();
+        hosting.dedup();
+        let excluded: Vec<(&str, String)> = hosting
+            .into_iter()
+            .filter_map(|node| {
+                let (n, _) = inventory.get_node(node)?;
+                let domain = if key.is_empty() {
+                    String::new()
+                } else {
+                    n.labels.get(key).cloned().unwrap_or_default()
+                };
+                Some((node, domain))
+            })
+            .collect();
+        let (values, domain_of) = if key.is_empty() {
+            (vec![String::new()], Vec::new())
+        } else {
+            domains(inventory, &ds.spec.placement, key, &answer.names, &listed)
+        };
+        drop(listed);
+        // Listed and excluded nodes merged by name, so the planner need not sort them.
+        let mut nodes: Vec<NodeView<'_>> = Vec::with_capacity(answer.names.len() + excluded.len());
+        let mut rest = excluded.iter().peekable();
+        for (i, (node, run)) in answer.names.iter().enumerate() {
+            while let Some((name, domain)) = rest.next_if(|(name, _)| *name < &**node) {
+                nodes.push(NodeView {
+                    name,
+                    verdict: Verdict::EXCLUDE,
+                    domain,
+                });
             }
+            nodes.push(NodeView {
+                name: node,
+                verdict: if *run { Verdict::RUN } else { Verdict::KEEP },
+                domain: domain_of
+                    .get(i)
+                    .map_or("", |&d| values[d as usize].as_str()),
+            });
         }
-        let plan = rollout::plan(&RolloutInput {
+        for (name, domain) in rest {
+            nodes.push(NodeView {
+                name,
+                verdict: Verdict::EXCLUDE,
+                domain,
+            });
+        }
+        let plan = rollout::plan_view(&RolloutViewInput {
             nodes: &nodes,
             pods: &pods,
             hash: ds.current_hash(),
