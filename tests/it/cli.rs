@@ -1,6 +1,6 @@
 //! The `dsched` client subcommands, run as a user runs them: the built binary against an
 //! in-process server, checking stdout, stderr and exit codes. Expected answers come from the
-//! tables in `tests/fixtures/examples/README.md` and `tests/fixtures/real/README.md`.
+//! tables in `examples/README.md` and `tests/fixtures/real/README.md`.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -15,8 +15,17 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
+/// A file under `tests/fixtures/`, or under the project's `examples/` for `examples/…`.
 fn path(rel: &str) -> String {
-    fixtures().join(rel).display().to_string()
+    project_file(rel).display().to_string()
+}
+
+fn project_file(rel: &str) -> PathBuf {
+    if rel.starts_with("examples/") {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+    } else {
+        fixtures().join(rel)
+    }
 }
 
 #[derive(Debug)]
@@ -128,13 +137,13 @@ fn scratch(name: &str, text: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------------------
-// The README walkthrough on tests/fixtures/examples.
+// The README walkthrough on examples/.
 // ---------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn walkthrough_matches_the_examples_table() {
     let server = TestServer::start().await;
-    let readme = std::fs::read_to_string(fixtures().join("examples/README.md")).expect("README");
+    let readme = std::fs::read_to_string(project_file("examples/README.md")).expect("README");
     let (header, rows) = table(&readme, "manifest");
     assert_eq!(header, ["manifest", "nodes", "keep"]);
     assert_eq!(rows.len(), 5);

@@ -1,4 +1,4 @@
-//! The table of `tests/fixtures/examples/README.md` (a copy of the shared examples),
+//! The table of `examples/README.md`,
 //! reproduced end to end: `nodes.json` (`kubectl get nodes -o json`) synced in one resync,
 //! each `nginx-*.yaml` manifest's DaemonSet applied (its PriorityClass document giving the
 //! priority), and `Evaluate` compared with the table's `nodes` and `keep` columns.
@@ -13,7 +13,7 @@ use crate::k8s_json;
 use crate::placement_api::{Api, inline, registered};
 
 fn examples_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/examples")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples")
 }
 
 fn read(name: &str) -> String {
