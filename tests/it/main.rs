@@ -15,6 +15,7 @@ mod inventory_nodes;
 mod inventory_sync;
 mod placement_api;
 mod placement_model;
+mod reflection;
 mod robustness;
 mod rollout_api;
 mod rollout_sim;
