@@ -715,14 +715,14 @@ fn run_in_process(seed: u64, shapes: Shapes, steps: usize, queries: usize) {
 
 #[test]
 fn index_agrees_with_the_oracle() {
-    for seed in seeds(&[1, 2, 3, 4, 5, 6]) {
+    for seed in seeds(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) {
         run_in_process(seed, Shapes::ApiValid, 120, 6);
     }
 }
 
 #[test]
 fn index_agrees_with_the_oracle_on_api_invalid_shapes() {
-    for seed in seeds(&[11, 12, 13, 14]) {
+    for seed in seeds(&[11, 12, 13, 14, 15, 16, 17, 18]) {
         run_in_process(seed, Shapes::Any, 100, 6);
     }
 }
