@@ -283,18 +283,27 @@ fn apply_phase(args: &Args, data: &Data, table: &mut Table) -> Arc<Inventory> {
     let mut load_s = Vec::new();
     let mut update_s = Vec::new();
     let mut resync_s = Vec::new();
+    // CPU seconds of this thread in the same passes: on a shared machine, a wall time well
+    // above its CPU time says another process took the core.
+    let mut cpu_s = [vec![], vec![], vec![]];
     let mut inventory = None;
     for rep in 0..reps {
         drop(inventory.take());
         let inv = Arc::new(Inventory::new(args.shards));
         let mut session = SyncSession::new(inv.clone());
-        let (t, out) = timed(|| apply_all(&mut session, &data.load));
+        let mut pass = |i: usize, batches: &[Batch]| {
+            let cpu = thread_cpu_seconds();
+            let (t, out) = timed(|| apply_all(&mut session, batches));
+            cpu_s[i].push(thread_cpu_seconds() - cpu);
+            (t, out)
+        };
+        let (t, out) = pass(0, &data.load);
         check(rep, "load", out.applied as usize, args.nodes, "applied");
         load_s.push(t);
-        let (t, out) = timed(|| apply_all(&mut session, &data.update));
+        let (t, out) = pass(1, &data.update);
         check(rep, "update", out.applied as usize, args.nodes, "applied");
         update_s.push(t);
-        let (t, out) = timed(|| apply_all(&mut session, &data.resync));
+        let (t, out) = pass(2, &data.resync);
         check(rep, "resync", out.swept as usize, data.missing, "swept");
         let listed = args.nodes - data.missing;
         check(rep, "resync", out.unchanged as usize, listed, "unchanged");
@@ -317,6 +326,10 @@ fn apply_phase(args: &Args, data: &Data, table: &mut Table) -> Arc<Inventory> {
         data.missing,
         secs(resync_t),
         list(&[&load_s, &update_s, &resync_s])
+    );
+    println!(
+        "[apply] CPU time of the applying thread — runs: {}",
+        list(&[&cpu_s[0], &cpu_s[1], &cpu_s[2]])
     );
     table.row(
         "apply: first load (in-process)",
@@ -586,19 +599,23 @@ struct Breakdown {
     decode: f64,
     validate: f64,
     apply: f64,
+    /// Dropping the converted batches: the server frees every batch it applies.
+    free: f64,
 }
 
 impl Breakdown {
     fn print(&self) {
         let us = |t: f64| t / self.nodes as f64 * 1e6;
-        let server = self.decode + self.validate + self.apply;
+        let server = self.decode + self.validate + self.apply + self.free;
         println!(
-            "\n[breakdown] per node, one thread: client encode {:.2} µs | server: decode {:.2} µs \
-             + validate/convert {:.2} µs + apply {:.2} µs = {:.2} µs → at most {} on one core",
+            "\n[breakdown] per node, CPU time of one thread: client encode {:.2} µs | server: \
+             decode {:.2} µs + validate/convert {:.2} µs + apply {:.2} µs + free {:.2} µs \
+             = {:.2} µs → at most {} on one core",
             us(self.encode),
             us(self.decode),
             us(self.validate),
             us(self.apply),
+            us(self.free),
             us(server),
             rate(self.nodes as f64 / server),
         );
@@ -606,7 +623,7 @@ impl Breakdown {
 }
 
 /// Times each step of the `Sync` path on a single thread: encode (client), decode, validate
-/// and convert, apply (server). Medians over `reps`.
+/// and convert, apply, free (server). Medians over `reps`, in CPU time.
 fn breakdown(load: &[Batch], reps: usize) -> Breakdown {
     let requests: Vec<pb::SyncRequest> = load
         .iter()
@@ -614,24 +631,24 @@ fn breakdown(load: &[Batch], reps: usize) -> Breakdown {
         .map(|(i, b)| sync_request(i as u64, &b.upsert_nodes))
         .collect();
     let nodes: usize = load.iter().map(|b| b.upsert_nodes.len()).sum();
-    let (mut encode, mut decode, mut validate, mut apply) = (vec![], vec![], vec![], vec![]);
+    let mut steps: [Vec<f64>; 5] = Default::default();
     for _ in 0..reps {
-        let (t, encoded) = timed(|| {
+        let (t, encoded) = cpu_timed(|| {
             requests
                 .iter()
                 .map(|r| Bytes::from(r.encode_to_vec()))
                 .collect::<Vec<_>>()
         });
-        encode.push(t);
-        let (t, decoded) = timed(|| {
+        steps[0].push(t);
+        let (t, decoded) = cpu_timed(|| {
             encoded
                 .iter()
                 .map(|b| pb::SyncRequest::decode(b.clone()).expect("decodes"))
                 .collect::<Vec<_>>()
         });
-        decode.push(t);
+        steps[1].push(t);
         drop(encoded);
-        let (t, converted) = timed(|| {
+        let (t, converted) = cpu_timed(|| {
             decoded
                 .into_iter()
                 .map(|r| {
@@ -644,18 +661,30 @@ fn breakdown(load: &[Batch], reps: usize) -> Breakdown {
                 })
                 .collect::<Vec<_>>()
         });
-        validate.push(t);
+        steps[2].push(t);
         let mut session = SyncSession::new(Arc::new(Inventory::default()));
-        let (t, _) = timed(|| apply_all(&mut session, &converted));
-        apply.push(t);
+        let (t, _) = cpu_timed(|| apply_all(&mut session, &converted));
+        steps[3].push(t);
+        let (t, ()) = cpu_timed(|| drop(converted));
+        steps[4].push(t);
     }
+    let [encode, decode, validate, apply, free] = steps.map(|s| median(&s));
     Breakdown {
         nodes,
-        encode: median(&encode),
-        decode: median(&decode),
-        validate: median(&validate),
-        apply: median(&apply),
+        encode,
+        decode,
+        validate,
+        apply,
+        free,
     }
+}
+
+/// Like [`timed`], but CPU seconds of the calling thread: single-threaded steps measured
+/// this way hold up on a machine shared with other work.
+fn cpu_timed<T>(f: impl FnOnce() -> T) -> (f64, T) {
+    let started = thread_cpu_seconds();
+    let out = black_box(f());
+    (thread_cpu_seconds() - started, out)
 }
 
 fn sync_request(batch_id: u64, nodes: &[Node]) -> pb::SyncRequest {
@@ -941,9 +970,19 @@ async fn pipeline<M: Send + 'static>(
     (elapsed, cpu)
 }
 
+/// User + system CPU time of the calling thread (`/proc/thread-self/stat`, in clock ticks
+/// of 1/100 s).
+fn thread_cpu_seconds() -> f64 {
+    stat_cpu_seconds("/proc/thread-self/stat")
+}
+
 /// User + system CPU time of this process (`/proc/self/stat`, in clock ticks of 1/100 s).
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    stat_cpu_seconds("/proc/self/stat")
+}
+
+fn stat_cpu_seconds(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();

@@ -71,18 +71,34 @@ fn matches_dns1123_label(s: &str) -> bool {
     }
 }
 
-/// Matches `label(\.label)*`.
+/// Matches `label(\.label)*`, on the bytes (node names and label-key prefixes of every
+/// synced node go through here): every byte is `[a-z0-9.-]`, the first and the last are
+/// alphanumeric, and no dot touches another dot or a dash; that is, every label is
+/// non-empty and starts and ends with an alphanumeric character.
 fn matches_dns1123_subdomain(s: &str) -> bool {
-    s.split('.').all(matches_dns1123_label)
+    let b = s.as_bytes();
+    let alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    match (b.first(), b.last()) {
+        (Some(f), Some(l)) => {
+            alnum(f)
+                && alnum(l)
+                && b.iter().all(|c| alnum(c) || matches!(c, b'-' | b'.'))
+                && b.windows(2)
+                    .all(|w| !matches!(w, [b'.', b'.' | b'-'] | [b'-', b'.']))
+        }
+        _ => false,
+    }
 }
 
 /// apimachinery `IsQualifiedName`: a label key, `[prefix/]name`.
 pub fn is_qualified_name(s: &str) -> Vec<String> {
     let mut errs = Vec::new();
-    let parts: Vec<&str> = s.split('/').collect();
-    let name = match parts.as_slice() {
-        [name] => *name,
-        [prefix, name] => {
+    // `[prefix/]name`: at most one '/'. Checked without collecting the parts, since this
+    // runs for every label key of every synced node.
+    let slash = s.bytes().position(|b| b == b'/');
+    let name = match slash.map(|i| (&s[..i], &s[i + 1..])) {
+        None => s,
+        Some((prefix, name)) if !name.as_bytes().contains(&b'/') => {
             if prefix.is_empty() {
                 errs.push(format!("prefix part {}", empty_error()));
             } else {
@@ -90,9 +106,9 @@ pub fn is_qualified_name(s: &str) -> Vec<String> {
                     errs.push(format!("prefix part {m}"));
                 }
             }
-            *name
+            name
         }
-        _ => {
+        Some(_) => {
             errs.push(format!(
                 "a qualified name {} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
                 regex_error(
@@ -702,6 +718,16 @@ pub fn taint_effect(effect: &str, path: &FieldPath, errs: &mut FieldErrors) -> O
 pub fn taints(items: &[(&str, &str, &str)], path: &FieldPath, errs: &mut FieldErrors) {
     let mut seen: Vec<(&str, &str)> = Vec::with_capacity(items.len());
     for (i, &(key, value, effect)) in items.iter().enumerate() {
+        // The paths below are built only for a taint with something to report.
+        let valid = !key.is_empty()
+            && is_qualified_name(key).is_empty()
+            && is_label_value(value).is_empty()
+            && TaintEffect::parse(effect).is_some()
+            && !seen.contains(&(key, effect));
+        if valid {
+            seen.push((key, effect));
+            continue;
+        }
         let idx = path.index(i);
         let key_path = idx.child("key");
         if key.is_empty() {
@@ -782,18 +808,20 @@ pub fn resource_quantity_map<'a, Q>(
     Q: std::str::FromStr<Err = String> + Ord + Default,
 {
     for (k, v) in map {
+        let key_errs = is_qualified_name(k);
+        let value_err = match v.parse::<Q>() {
+            Ok(q) if q < Q::default() => Some("must be greater than or equal to 0".to_string()),
+            Ok(_) => None,
+            Err(e) => Some(e),
+        };
+        if key_errs.is_empty() && value_err.is_none() {
+            // The common case builds no path.
+            continue;
+        }
         let p = path.key(k);
-        errs.invalid(&p, k, is_qualified_name(k));
-        match v.parse::<Q>() {
-            Ok(q) if q < Q::default() => {
-                errs.push(FieldError::invalid(
-                    &p,
-                    v,
-                    "must be greater than or equal to 0",
-                ));
-            }
-            Ok(_) => {}
-            Err(e) => errs.push(FieldError::invalid(&p, v, e)),
+        errs.invalid(&p, k, key_errs);
+        if let Some(e) = value_err {
+            errs.push(FieldError::invalid(&p, v, e));
         }
     }
 }

@@ -12,10 +12,15 @@ use crate::domain::{Condition, DaemonPod, Node, PodKey, PodPhase, Taint, Time};
 /// The namespace of a DaemonSet or pod that names none.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
-fn time_from_pb(t: prost_types::Timestamp, path: &FieldPath, errs: &mut FieldErrors) -> Time {
+/// `path` is built only if there is an error to report.
+fn time_from_pb(
+    t: prost_types::Timestamp,
+    path: impl FnOnce() -> FieldPath,
+    errs: &mut FieldErrors,
+) -> Time {
     if !(0..1_000_000_000).contains(&t.nanos) {
         errs.push(FieldError::invalid(
-            &path.child("nanos"),
+            &path().child("nanos"),
             &t.nanos.to_string(),
             "must be between 0 and 999999999",
         ));
@@ -23,6 +28,22 @@ fn time_from_pb(t: prost_types::Timestamp, path: &FieldPath, errs: &mut FieldErr
     Time {
         seconds: t.seconds,
         nanos: t.nanos,
+    }
+}
+
+/// Runs `validate` at the path `path` builds, building it only when there is an error to
+/// report. A synced node is checked at a dozen paths, and formatting each one costs more
+/// than the check itself; validators are pure, so a first run at an empty path (which
+/// allocates nothing) tells whether a second run at the real path is needed.
+fn check_at(
+    errs: &mut FieldErrors,
+    path: impl FnOnce() -> FieldPath,
+    validate: impl Fn(&FieldPath, &mut FieldErrors),
+) {
+    let mut found = FieldErrors::default();
+    validate(&FieldPath::default(), &mut found);
+    if !found.is_empty() {
+        validate(&path(), errs);
     }
 }
 
@@ -60,6 +81,15 @@ fn done<T>(value: T, errs: FieldErrors) -> Result<T, FieldErrors> {
 }
 
 pub fn node_from_pb(n: pb::Node, path: &FieldPath) -> Result<Node, FieldErrors> {
+    node_from_pb_at(n, &|| path.clone()).map_err(|(errs, _name)| errs)
+}
+
+/// [`node_from_pb`] with the node's path built only if it has errors (a `Sync` batch
+/// converts thousands of valid nodes); a rejected node's name comes back with its errors.
+pub fn node_from_pb_at(
+    n: pb::Node,
+    path: &dyn Fn() -> FieldPath,
+) -> Result<Node, (FieldErrors, String)> {
     let pb::Node {
         name,
         labels,
@@ -72,30 +102,44 @@ pub fn node_from_pb(n: pb::Node, path: &FieldPath) -> Result<Node, FieldErrors> 
         revision: _, // output only
     } = n;
     let mut errs = FieldErrors::default();
-    validate::node_name(&name, &path.child("name"), &mut errs);
-    validate::labels(
-        labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        &path.child("labels"),
+    check_at(
         &mut errs,
+        || path().child("name"),
+        |p, e| validate::node_name(&name, p, e),
+    );
+    check_at(
+        &mut errs,
+        || path().child("labels"),
+        |p, e| validate::labels(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())), p, e),
     );
     let raw: Vec<(&str, &str, &str)> = taints
         .iter()
         .map(|t| (t.key.as_str(), t.value.as_str(), t.effect.as_str()))
         .collect();
-    validate::taints(&raw, &path.child("taints"), &mut errs);
+    check_at(
+        &mut errs,
+        || path().child("taints"),
+        |p, e| validate::taints(&raw, p, e),
+    );
     for (field, map) in [("allocatable", &allocatable), ("requested", &requested)] {
-        validate::resource_quantity_map::<Quantity>(
-            map.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            &path.child(field),
+        check_at(
             &mut errs,
+            || path().child(field),
+            |p, e| {
+                validate::resource_quantity_map::<Quantity>(
+                    map.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                    p,
+                    e,
+                )
+            },
         );
     }
-    let conditions_path = path.child("conditions");
     for (i, c) in conditions.iter().enumerate() {
         if c.r#type.is_empty() {
-            errs.required(&conditions_path.index(i).child("type"), "");
+            errs.required(&path().child("conditions").index(i).child("type"), "");
         }
     }
+    drop(raw);
     let taints = taints
         .into_iter()
         .enumerate()
@@ -114,20 +158,25 @@ pub fn node_from_pb(n: pb::Node, path: &FieldPath) -> Result<Node, FieldErrors> 
                 time_added: time_added.map(|t| {
                     time_from_pb(
                         t,
-                        &path.child("taints").index(i).child("timeAdded"),
+                        || path().child("taints").index(i).child("timeAdded"),
                         &mut errs,
                     )
                 }),
             }
         })
         .collect();
-    let node = Node {
+    if !errs.is_empty() {
+        return Err((errs, name));
+    }
+    // The wire maps are already sorted maps (build.rs asks prost for `BTreeMap`s): moved,
+    // not rebuilt.
+    Ok(Node {
         name,
-        labels: labels.into_iter().collect(),
+        labels,
         taints,
         unschedulable,
-        allocatable: allocatable.into_iter().collect(),
-        requested: requested.into_iter().collect(),
+        allocatable,
+        requested,
         conditions: conditions
             .into_iter()
             .map(|c| Condition {
@@ -136,8 +185,7 @@ pub fn node_from_pb(n: pb::Node, path: &FieldPath) -> Result<Node, FieldErrors> 
             })
             .collect(),
         generation,
-    };
-    done(node, errs)
+    })
 }
 
 pub fn node_to_pb(node: Node, revision: u64) -> pb::Node {
@@ -153,7 +201,7 @@ pub fn node_to_pb(node: Node, revision: u64) -> pb::Node {
     } = node;
     pb::Node {
         name,
-        labels: labels.into_iter().collect(),
+        labels,
         taints: taints
             .into_iter()
             .map(|t| pb::Taint {
@@ -164,8 +212,8 @@ pub fn node_to_pb(node: Node, revision: u64) -> pb::Node {
             })
             .collect(),
         unschedulable,
-        allocatable: allocatable.into_iter().collect(),
-        requested: requested.into_iter().collect(),
+        allocatable,
+        requested,
         conditions: conditions
             .into_iter()
             .map(|c| pb::NodeCondition {
@@ -207,8 +255,8 @@ pub fn pod_from_pb(p: pb::DaemonPod, path: &FieldPath) -> Result<DaemonPod, Fiel
     if parsed_phase.is_none() {
         errs.not_supported(&path.child("phase"), &phase, &PodPhase::SUPPORTED);
     }
-    let ready_since = ready_since.map(|t| time_from_pb(t, &path.child("readySince"), &mut errs));
-    let created = created.map(|t| time_from_pb(t, &path.child("created"), &mut errs));
+    let ready_since = ready_since.map(|t| time_from_pb(t, || path.child("readySince"), &mut errs));
+    let created = created.map(|t| time_from_pb(t, || path.child("created"), &mut errs));
     let pod = DaemonPod {
         namespace,
         daemonset,

@@ -70,21 +70,23 @@ pub fn batch_from_pb(req: pb::SyncRequest) -> (Batch, Vec<pb::Rejection>) {
             reason: errs.to_strings().join("; "),
         });
     };
-    let list = FieldPath::root("upsertNodes");
+    // Paths and names are built only for a rejected item: a batch is mostly valid nodes.
     for (i, node) in upsert_nodes.into_iter().enumerate() {
-        let name = node.name.clone();
-        match convert::node_from_pb(node, &list.index(i)) {
+        let path = || FieldPath::root("upsertNodes").index(i);
+        match convert::node_from_pb_at(node, &path) {
             Ok(node) => batch.upsert_nodes.push(node),
-            Err(errs) => reject("Node", &name, i, errs),
+            Err((errs, name)) => reject("Node", &name, i, errs),
         }
     }
-    let list = FieldPath::root("deleteNodes");
     for (i, name) in delete_nodes.into_iter().enumerate() {
         let mut errs = FieldErrors::default();
-        crate::domain::validate::node_name(&name, &list.index(i), &mut errs);
+        crate::domain::validate::node_name(&name, &FieldPath::default(), &mut errs);
         if errs.is_empty() {
             batch.delete_nodes.push(name);
         } else {
+            let mut errs = FieldErrors::default();
+            let path = FieldPath::root("deleteNodes").index(i);
+            crate::domain::validate::node_name(&name, &path, &mut errs);
             reject("Node", &name, i, errs);
         }
     }
@@ -107,31 +109,33 @@ pub fn batch_from_pb(req: pb::SyncRequest) -> (Batch, Vec<pb::Rejection>) {
     (batch, rejected)
 }
 
-/// Applies one request on a stream's session and builds its acknowledgement.
-fn handle_batch(
-    session: &mut SyncSession,
-    req: pb::SyncRequest,
-) -> Result<pb::SyncResponse, Error> {
-    let batch_id = req.batch_id;
-    let (batch, rejected) = batch_from_pb(req);
-    let outcome = session.apply(&batch).map_err(|err| match err {
-        SyncError::EndWithoutBegin => Error::FailedPrecondition(format!("batch {batch_id}: {err}")),
-    })?;
-    telemetry::record_sync_batch(&outcome, rejected.len());
-    Ok(pb::SyncResponse {
-        batch_id,
-        revision: outcome.revision,
-        applied: outcome.applied,
-        unchanged: outcome.unchanged,
-        stale: outcome.stale,
-        swept: outcome.swept,
-        rejected,
-    })
+/// How many converted batches may wait for the applier of a stream. The reader converts
+/// batch k+1 while batch k is applied; one waiting batch keeps both busy.
+const SYNC_PIPELINE_DEPTH: usize = 1;
+
+/// One request of a `Sync` stream on its way from the reader to the applier.
+enum Step {
+    /// A converted request: its valid items, and a rejection for each invalid one.
+    Batch {
+        batch_id: u64,
+        batch: Batch,
+        rejected: Vec<pb::Rejection>,
+    },
+    /// Ends the stream with this status, after the acknowledgements of earlier batches.
+    End(Status),
 }
 
-/// Reads requests until the client closes, an error ends the stream, or shutdown begins.
-/// Each batch is applied to completion before its response is queued, so an acknowledged
-/// batch is visible to every query.
+/// Serves one `Sync` stream as a two-stage pipeline, so that one stream can keep two cores
+/// busy: this task reads, decodes, validates and converts batch k+1 while
+/// [`apply_steps`] applies batch k. Promises, all kept by the applier, which sees every
+/// step in stream order:
+///
+/// - one acknowledgement per batch, in order, sent after the batch is applied, so an
+///   acknowledged batch is visible to every query;
+/// - a protocol error (`RESYNC_END` without `RESYNC_BEGIN`) ends the stream with nothing
+///   of that batch applied, and nothing of any batch read after it;
+/// - shutdown, a decoding error or an oversized message ends the stream with its status
+///   after the acknowledgements of the batches read before it.
 async fn run_sync_stream(
     inventory: Arc<Inventory>,
     mut inbound: Streaming<pb::SyncRequest>,
@@ -139,29 +143,92 @@ async fn run_sync_stream(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _open = telemetry::OpenStream::open();
-    let mut session = SyncSession::new(inventory);
+    let (steps, queue) = mpsc::channel(SYNC_PIPELINE_DEPTH);
+    let applier = tokio::spawn(apply_steps(SyncSession::new(inventory), queue, out));
     loop {
-        let next = tokio::select! {
+        let step = tokio::select! {
             biased;
-            _ = shutdown.wait_for(|down| *down) => None,
-            next = inbound.message() => Some(next),
-        };
-        let Some(next) = next else {
-            let _ = out
-                .send(Err(
-                    Error::Unavailable("server is shutting down".into()).into()
-                ))
-                .await;
-            break;
-        };
-        let reply = match next {
-            Ok(Some(req)) => handle_batch(&mut session, req).map_err(Status::from),
-            Ok(None) => break,
-            Err(status) if is_message_too_large(status.code(), status.message()) => {
-                Err(message_too_large(status.message()))
+            _ = shutdown.wait_for(|down| *down) => {
+                Step::End(Error::Unavailable("server is shutting down".into()).into())
             }
-            Err(status) => Err(status),
+            // The applier has stopped (a failed batch, or nobody reads the responses).
+            () = steps.closed() => break,
+            next = inbound.message() => match next {
+                Ok(Some(req)) => {
+                    let batch_id = req.batch_id;
+                    let (batch, rejected) = batch_from_pb(req);
+                    Step::Batch { batch_id, batch, rejected }
+                }
+                Ok(None) => break,
+                Err(status) if is_message_too_large(status.code(), status.message()) => {
+                    Step::End(message_too_large(status.message()))
+                }
+                Err(status) => Step::End(status),
+            },
         };
+        let end = matches!(step, Step::End(_));
+        if steps.send(step).await.is_err() || end {
+            break;
+        }
+    }
+    drop(steps);
+    // The stream is open until its last acknowledgement is out.
+    let _ = applier.await;
+}
+
+/// The applier of one `Sync` stream: applies each batch and sends its acknowledgement, in
+/// order, until the reader is done or a step ends the stream.
+async fn apply_steps(
+    mut session: SyncSession,
+    mut queue: mpsc::Receiver<Step>,
+    out: mpsc::Sender<Result<pb::SyncResponse, Status>>,
+) {
+    while let Some(step) = queue.recv().await {
+        let (batch_id, batch, rejected) = match step {
+            Step::Batch {
+                batch_id,
+                batch,
+                rejected,
+            } => (batch_id, batch, rejected),
+            Step::End(status) => {
+                let _ = out.send(Err(status)).await;
+                break;
+            }
+        };
+        // Applying a batch of a thousand nodes takes milliseconds of CPU: done on a
+        // blocking thread, so the async workers keep serving I/O meanwhile.
+        let applied = tokio::task::spawn_blocking(move || {
+            let outcome = session.apply(&batch);
+            (session, outcome, batch)
+        })
+        .await;
+        let Ok((back, outcome, batch)) = applied else {
+            let _ = out
+                .send(Err(Status::internal("applying a batch failed")))
+                .await;
+            return;
+        };
+        session = back;
+        let reply = match outcome {
+            Ok(outcome) => {
+                telemetry::record_sync_batch(&outcome, rejected.len());
+                Ok(pb::SyncResponse {
+                    batch_id,
+                    revision: outcome.revision,
+                    applied: outcome.applied,
+                    unchanged: outcome.unchanged,
+                    stale: outcome.stale,
+                    swept: outcome.swept,
+                    rejected,
+                })
+            }
+            Err(err @ SyncError::EndWithoutBegin) => Err(Status::from(Error::FailedPrecondition(
+                format!("batch {batch_id}: {err}"),
+            ))),
+        };
+        // Freeing the batch's tens of thousands of strings takes as long as applying it,
+        // and the acknowledgement need not wait for it: it runs beside the next batch.
+        tokio::task::spawn_blocking(move || drop(batch));
         let failed = reply.is_err();
         if out.send(reply).await.is_err() || failed {
             break;

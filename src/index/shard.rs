@@ -454,17 +454,54 @@ impl Shard {
             self.by_name.insert(text.clone(), slot);
         }
         add(&mut self.all, slot);
+        let Shard {
+            syms,
+            slots,
+            by_key,
+            ..
+        } = self;
+        // Nodes of a fleet share most of their strings, so another record of the shard
+        // finds most symbols by comparing strings that are already in cache, without
+        // hashing and probing the symbol table. The record in the slot below is usually the
+        // one stored just before (slots are handed out in ascending order).
+        let like = slot
+            .checked_sub(1)
+            .and_then(|s| slots.get(s as usize)?.as_ref());
         let mut pairs = Vec::with_capacity(pair_count(node));
+        let like_labels = like.map_or(&[][..], Record::labels);
+        let mut t = 0;
         for (k, v) in text_pairs(&node.labels) {
-            let pair = (self.syms.intern(k), self.syms.intern(v));
-            self.add_label(slot, pair);
+            // Both label lists are sorted by key text: walk the neighbour's up to `k`.
+            let mut same_key = None;
+            while let Some(&(lk, lv)) = like_labels.get(t) {
+                match syms.resolve(lk).cmp(k) {
+                    Ordering::Less => t += 1,
+                    Ordering::Equal => {
+                        same_key = Some((lk, lv));
+                        t += 1;
+                        break;
+                    }
+                    Ordering::Greater => break,
+                }
+            }
+            let pair = match same_key {
+                Some((lk, lv)) => (syms.retain(lk), syms.intern_like(Some(lv), v)),
+                None => (syms.intern(k), syms.intern(v)),
+            };
+            add_label(by_key, slot, pair);
             pairs.push(pair);
         }
-        let rest = text_pairs(&node.allocatable)
-            .chain(text_pairs(&node.requested))
-            .chain(condition_pairs(node));
-        for (k, v) in rest {
-            pairs.push((self.syms.intern(k), self.syms.intern(v)));
+        for i in 1..=CONDITIONS {
+            let like_section = like.map_or(&[][..], |r| r.section(i));
+            let section: &mut dyn Iterator<Item = (&str, &str)> = match i {
+                1 => &mut text_pairs(&node.allocatable),
+                2 => &mut text_pairs(&node.requested),
+                _ => &mut condition_pairs(node),
+            };
+            for (j, (k, v)) in section.enumerate() {
+                let (lk, lv) = like_section.get(j).copied().unzip();
+                pairs.push((syms.intern_like(lk, k), syms.intern_like(lv, v)));
+            }
         }
         let taints = node
             .taints
@@ -658,13 +695,8 @@ impl Shard {
         }
     }
 
-    fn add_label(&mut self, slot: u32, (k, v): (Sym, Sym)) {
-        let key = self.by_key.entry(k).or_default();
-        add(&mut key.all, slot);
-        key.values
-            .entry(v)
-            .or_insert(Posting::One(slot))
-            .insert(slot);
+    fn add_label(&mut self, slot: u32, pair: (Sym, Sym)) {
+        add_label(&mut self.by_key, slot, pair);
     }
 
     fn remove_label(&mut self, slot: u32, (k, v): (Sym, Sym)) {
@@ -714,12 +746,25 @@ impl Shard {
 }
 
 /// `bits.insert(slot)`, faster for the common case of a slot above every other: a shard
-/// hands out slots in ascending order, so a first load appends to every posting, and the
-/// append skips the binary search of a (cold) array container.
+/// hands out slots in ascending order, so a first load appends to every posting. Below
+/// 4,096 members a roaring bitmap of one shard is a sorted array, where an append skips a
+/// binary search over cold memory; above, it is a plain bitmap, where `insert` sets one bit
+/// (and an append would first scan for the maximum).
 fn add(bits: &mut RoaringBitmap, slot: u32) {
-    if bits.try_push(slot).is_err() {
+    const ARRAY_LIMIT: u64 = 4096;
+    if bits.len() >= ARRAY_LIMIT || bits.try_push(slot).is_err() {
         bits.insert(slot);
     }
+}
+
+/// Adds `slot` to the postings of label `k`=`v`.
+fn add_label(by_key: &mut Map<Sym, KeyPostings>, slot: u32, (k, v): (Sym, Sym)) {
+    let key = by_key.entry(k).or_default();
+    add(&mut key.all, slot);
+    key.values
+        .entry(v)
+        .or_insert(Posting::One(slot))
+        .insert(slot);
 }
 
 /// Takes `slot` out of the posting of value `v` under `key`, dropping the posting if empty.

@@ -64,6 +64,21 @@ impl Symbols {
         sym
     }
 
+    /// [`Symbols::intern`], trying `like` first: a symbol that probably stands for `s` (the
+    /// same field of a similar record), found by one comparison instead of a hash probe.
+    pub(crate) fn intern_like(&mut self, like: Option<Sym>, s: &str) -> Sym {
+        match like {
+            Some(sym) if self.resolve(sym) == s => self.retain(sym),
+            _ => self.intern(s),
+        }
+    }
+
+    /// Takes one more reference to a live symbol; returns it.
+    pub(crate) fn retain(&mut self, sym: Sym) -> Sym {
+        self.entries[sym as usize].refs += 1;
+        sym
+    }
+
     /// The symbol of `s` if any record uses it; never creates one.
     pub(crate) fn lookup(&self, s: &str) -> Option<Sym> {
         self.ids.get(s).copied()
