@@ -18,11 +18,14 @@
 //!    inventory and a warmed allocator, loads the fleet generated in chunks of one batch
 //!    (each chunk dropped after it is applied, so the generator's output never piles up),
 //!    and reports `(RSS loaded − RSS empty) / nodes`.
-//! 2. **Cost breakdown** of one node on the `Sync` path, single-threaded: client protobuf
-//!    encoding, server decoding, validation + conversion (`batch_from_pb`), and apply.
+//! 2. **Cost breakdown** of one node on the `Sync` path, in CPU time, step after step on one
+//!    thread (apply may use more, see 3): client protobuf encoding, server decoding,
+//!    validation + conversion (`batch_from_pb`), apply, and freeing the applied batch.
 //! 3. **In-process apply**: `SyncSession::apply` in batches into a fresh `Inventory` — a first
 //!    load (all new), an update pass (same names, a changed label), and a full resync
 //!    (`RESYNC_BEGIN`, every node unchanged except ~1 % left out, `RESYNC_END` sweeps them).
+//!    A batch this large is applied on up to one thread per core (`Inventory::upsert_nodes`);
+//!    the process CPU time of each pass is printed beside its wall time.
 //! 4. **Selectors**: `Inventory::list_nodes` (count only, first page, every match) for a
 //!    selective (~1 %) and a broad selector, against `Inventory::scan_nodes`.
 //! 5. **gRPC**: one `Sync` stream against an in-process server on 127.0.0.1:0, several
@@ -283,8 +286,8 @@ fn apply_phase(args: &Args, data: &Data, table: &mut Table) -> Arc<Inventory> {
     let mut load_s = Vec::new();
     let mut update_s = Vec::new();
     let mut resync_s = Vec::new();
-    // CPU seconds of this thread in the same passes: on a shared machine, a wall time well
-    // above its CPU time says another process took the core.
+    // CPU seconds of this process in the same passes: above the wall time when a batch is
+    // applied on several threads; well below it on a machine another process is using.
     let mut cpu_s = [vec![], vec![], vec![]];
     let mut inventory = None;
     for rep in 0..reps {
@@ -292,9 +295,9 @@ fn apply_phase(args: &Args, data: &Data, table: &mut Table) -> Arc<Inventory> {
         let inv = Arc::new(Inventory::new(args.shards));
         let mut session = SyncSession::new(inv.clone());
         let mut pass = |i: usize, batches: &[Batch]| {
-            let cpu = thread_cpu_seconds();
+            let cpu = cpu_seconds();
             let (t, out) = timed(|| apply_all(&mut session, batches));
-            cpu_s[i].push(thread_cpu_seconds() - cpu);
+            cpu_s[i].push(cpu_seconds() - cpu);
             (t, out)
         };
         let (t, out) = pass(0, &data.load);
@@ -328,7 +331,7 @@ fn apply_phase(args: &Args, data: &Data, table: &mut Table) -> Arc<Inventory> {
         list(&[&load_s, &update_s, &resync_s])
     );
     println!(
-        "[apply] CPU time of the applying thread — runs: {}",
+        "[apply] CPU time of the process (every applying thread) — runs: {}",
         list(&[&cpu_s[0], &cpu_s[1], &cpu_s[2]])
     );
     table.row(
@@ -608,9 +611,10 @@ impl Breakdown {
         let us = |t: f64| t / self.nodes as f64 * 1e6;
         let server = self.decode + self.validate + self.apply + self.free;
         println!(
-            "\n[breakdown] per node, CPU time of one thread: client encode {:.2} µs | server: \
+            "\n[breakdown] per node, CPU time (apply: of all its threads): client encode {:.2} µs \
+             | server: \
              decode {:.2} µs + validate/convert {:.2} µs + apply {:.2} µs + free {:.2} µs \
-             = {:.2} µs → at most {} on one core",
+             = {:.2} µs of CPU → at most {} per core",
             us(self.encode),
             us(self.decode),
             us(self.validate),
@@ -679,12 +683,12 @@ fn breakdown(load: &[Batch], reps: usize) -> Breakdown {
     }
 }
 
-/// Like [`timed`], but CPU seconds of the calling thread: single-threaded steps measured
-/// this way hold up on a machine shared with other work.
+/// Like [`timed`], but CPU seconds of this process (of every thread, as `apply` may use
+/// several): a figure that holds up on a machine shared with other work.
 fn cpu_timed<T>(f: impl FnOnce() -> T) -> (f64, T) {
-    let started = thread_cpu_seconds();
+    let started = cpu_seconds();
     let out = black_box(f());
-    (thread_cpu_seconds() - started, out)
+    (cpu_seconds() - started, out)
 }
 
 fn sync_request(batch_id: u64, nodes: &[Node]) -> pb::SyncRequest {
@@ -970,19 +974,9 @@ async fn pipeline<M: Send + 'static>(
     (elapsed, cpu)
 }
 
-/// User + system CPU time of the calling thread (`/proc/thread-self/stat`, in clock ticks
-/// of 1/100 s).
-fn thread_cpu_seconds() -> f64 {
-    stat_cpu_seconds("/proc/thread-self/stat")
-}
-
 /// User + system CPU time of this process (`/proc/self/stat`, in clock ticks of 1/100 s).
 fn cpu_seconds() -> f64 {
-    stat_cpu_seconds("/proc/self/stat")
-}
-
-fn stat_cpu_seconds(path: &str) -> f64 {
-    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();

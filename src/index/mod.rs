@@ -2,16 +2,23 @@
 //!
 //! # Design
 //!
-//! Nodes are spread over N shards (a power of two) by a hash of their name. Each shard owns
-//! its nodes' records *and* the posting bitmaps over them (per label key, per key=value, per
-//! distinct taint) behind one `RwLock`, so a shard is always self-consistent. Within a shard a
-//! node has a dense `u32` slot; sets of nodes are roaring bitmaps of slots.
+//! Nodes are spread over N shards (a power of two) by a seeded hash of their name. Each
+//! shard owns its nodes' records *and* the postings over them (per label key, per key=value,
+//! per distinct taint) behind one `RwLock`, so a shard is always self-consistent. Within a
+//! shard a node has a dense `u32` slot; sets of nodes are roaring bitmaps of slots, except
+//! that a key=value carried by one node (a hostname) stores just that slot.
+//!
+//! Strings are interned per shard with reference counts; a node's name is one of them, and
+//! its symbol leads to the node's slot. An update compares the incoming node with the stored
+//! record and touches only the postings and strings that changed. A large batch is applied
+//! by several threads, each taking one shard at a time (see [`Inventory::upsert_nodes`]).
 //!
 //! # Invariants
 //!
 //! - **One lock at a time.** No code path holds two shard locks, or a shard lock and a pod
-//!   lock, at once; so there is no lock order to get wrong. No guard lives across `.await`
-//!   (this module is synchronous).
+//!   lock, at once; so there is no lock order to get wrong (threads applying one batch
+//!   together each follow this too). No guard lives across `.await` (this module is
+//!   synchronous).
 //! - **Atomic items.** A node upsert replaces the record and its postings under the shard's
 //!   write lock: a reader never sees labels of one version with taints of another.
 //! - **Revision.** Every change takes `revision + 1` *inside* the critical section that makes
@@ -28,8 +35,9 @@ mod shard;
 mod symbols;
 pub mod sync;
 
+use std::collections::BinaryHeap;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
@@ -180,24 +188,26 @@ impl Inventory {
             }
             return out;
         }
-        // Groups are handed out one at a time, so threads that get small groups take more.
-        let next = AtomicUsize::new(0);
-        let work = |out: &mut dyn FnMut(usize, UpsertOutcome)| {
-            while let Some(group) = groups.get(next.fetch_add(1, Ordering::Relaxed)) {
+        // Each shard always goes to the same thread role (shard index modulo `threads`), so
+        // one shard's records and strings come from one thread's allocations, batch after
+        // batch (this measured a few percent faster than handing groups out on demand).
+        // Names are hashed to shards, so the roles get even shares anyway.
+        let work = |role: usize, out: &mut dyn FnMut(usize, UpsertOutcome)| {
+            for group in groups.iter().filter(|g| g[0].0 % threads == role) {
                 apply_group(group, out);
             }
         };
         std::thread::scope(|scope| {
             let helpers: Vec<_> = (1..threads)
-                .map(|_| {
-                    scope.spawn(|| {
+                .map(|role| {
+                    scope.spawn(move || {
                         let mut done = Vec::new();
-                        work(&mut |i, outcome| done.push((i, outcome)));
+                        work(role, &mut |i, outcome| done.push((i, outcome)));
                         done
                     })
                 })
                 .collect();
-            work(&mut |i, outcome| out[i] = outcome);
+            work(0, &mut |i, outcome| out[i] = outcome);
             for helper in helpers {
                 // A panic in a helper is re-raised here, as it would be without helpers.
                 let done = helper
@@ -252,27 +262,42 @@ impl Inventory {
     pub fn list_nodes(&self, selector: &Selector, after: Option<&str>, limit: usize) -> NodePage {
         let revision = self.revision();
         let mut total = 0;
-        let mut found: Vec<(Arc<str>, Node, u64)> = Vec::new();
+        // One more than a page tells whether another page follows.
+        let keep = limit.saturating_add(1);
+        // The smallest `keep` names seen so far, greatest on top, with where their nodes
+        // wait in `found`. Each shard's candidates come in name order, so a shard stops at
+        // the first name that could not make the page, and only nodes that could are
+        // materialized (under their shard's lock); a node pushed out of the page is freed.
+        let mut best: BinaryHeap<(Arc<str>, usize)> = BinaryHeap::new();
+        let mut found: Vec<Option<(Node, u64)>> = Vec::new();
         for shard in self.shards.iter() {
             let shard = shard.read();
             let set = shard.eval_requirements(&selector.0);
             total += set.len() as usize;
-            // One more than a page tells whether another page follows.
-            for (name, slot) in shard.names_in_order(&set, after, limit.saturating_add(1)) {
-                let (node, rev) = shard.materialize(slot);
-                found.push((name, node, rev));
+            for (name, slot) in shard.names_in_order(&set, after, keep) {
+                if best.len() >= keep && best.peek().is_some_and(|(top, _)| *top < name) {
+                    break;
+                }
+                best.push((name, found.len()));
+                found.push(Some(shard.materialize(slot)));
+                if best.len() > keep
+                    && let Some((_, out)) = best.pop()
+                {
+                    found[out] = None;
+                }
             }
         }
-        found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let more = found.len() > limit;
-        found.truncate(limit);
+        // Ascending by name (names are unique, so the indexes never decide).
+        let mut page = best.into_sorted_vec();
+        let more = page.len() > limit;
+        page.truncate(limit);
         NodePage {
             next_after: more
-                .then(|| found.last().map(|(name, ..)| name.to_string()))
+                .then(|| page.last().map(|(name, _)| name.to_string()))
                 .flatten(),
-            nodes: found
+            nodes: page
                 .into_iter()
-                .map(|(_, node, rev)| (node, rev))
+                .filter_map(|(_, i)| found.get_mut(i)?.take())
                 .collect(),
             total,
             revision,

@@ -60,6 +60,8 @@ struct Record {
 
 /// The four (key, value) sections of a record, in `Record::pairs` order.
 const LABELS: usize = 0;
+const ALLOCATABLE: usize = 1;
+const REQUESTED: usize = 2;
 const CONDITIONS: usize = 3;
 
 impl Record {
@@ -270,8 +272,8 @@ impl Shard {
                 })
                 .collect(),
             unschedulable: r.unschedulable,
-            allocatable: map(1),
-            requested: map(2),
+            allocatable: map(ALLOCATABLE),
+            requested: map(REQUESTED),
             conditions: r
                 .section(CONDITIONS)
                 .iter()
@@ -426,8 +428,8 @@ impl Shard {
         let conditions = r.section(CONDITIONS);
         r.unschedulable == node.unschedulable
             && map_is(r.labels(), &node.labels)
-            && map_is(r.section(1), &node.allocatable)
-            && map_is(r.section(2), &node.requested)
+            && map_is(r.section(ALLOCATABLE), &node.allocatable)
+            && map_is(r.section(REQUESTED), &node.requested)
             && conditions.len() == node.conditions.len()
             && conditions
                 .iter()
@@ -491,11 +493,11 @@ impl Shard {
             add_label(by_key, slot, pair);
             pairs.push(pair);
         }
-        for i in 1..=CONDITIONS {
+        for i in [ALLOCATABLE, REQUESTED, CONDITIONS] {
             let like_section = like.map_or(&[][..], |r| r.section(i));
             let section: &mut dyn Iterator<Item = (&str, &str)> = match i {
-                1 => &mut text_pairs(&node.allocatable),
-                2 => &mut text_pairs(&node.requested),
+                ALLOCATABLE => &mut text_pairs(&node.allocatable),
+                REQUESTED => &mut text_pairs(&node.requested),
                 _ => &mut condition_pairs(node),
             };
             for (j, (k, v)) in section.enumerate() {
@@ -541,13 +543,13 @@ impl Shard {
         let mut pairs = Vec::with_capacity(pair_count(node));
         self.merge_labels(slot, old.labels(), &node.labels, &mut pairs, &mut release);
         self.merge_pairs(
-            old.section(1),
+            old.section(ALLOCATABLE),
             text_pairs(&node.allocatable),
             &mut pairs,
             &mut release,
         );
         self.merge_pairs(
-            old.section(2),
+            old.section(REQUESTED),
             text_pairs(&node.requested),
             &mut pairs,
             &mut release,
@@ -773,5 +775,104 @@ fn remove_value(key: &mut KeyPostings, v: Sym, slot: u32) {
         && posting.remove(slot)
     {
         key.values.remove(&v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, labels: &[(&str, &str)]) -> Node {
+        Node {
+            name: name.to_owned(),
+            labels: labels
+                .iter()
+                .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            ..Node::default()
+        }
+    }
+
+    fn matching(shard: &Shard, key: &str, operator: Operator, values: &[&str]) -> Vec<String> {
+        let req = Requirement {
+            key: key.to_owned(),
+            operator,
+            values: values.iter().map(|v| v.to_string()).collect(),
+        };
+        let mut names: Vec<String> = shard
+            .eval_requirement(&req)
+            .iter()
+            .filter_map(|slot| shard.name_of(slot).map(|n| n.to_string()))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn an_update_moves_only_changed_postings_and_frees_replaced_strings() {
+        let mut shard = Shard::default();
+        let mut revision = 0;
+        let mut next = || {
+            revision += 1;
+            revision
+        };
+        let a = node("a", &[("build", "v0"), ("host", "a"), ("zone", "z1")]);
+        let b = node("b", &[("host", "b"), ("zone", "z1")]);
+        assert_eq!(shard.upsert(&a, 1, &mut next), UpsertOutcome::Applied);
+        assert_eq!(shard.upsert(&b, 1, &mut next), UpsertOutcome::Applied);
+        assert_eq!(shard.upsert(&a, 1, &mut next), UpsertOutcome::Unchanged);
+        assert_eq!(matching(&shard, "zone", Operator::In, &["z1"]), ["a", "b"]);
+        let strings = shard.syms.len();
+
+        // A value changes, a key goes away, another comes.
+        let a2 = node("a", &[("build", "v1"), ("rack", "r1"), ("zone", "z2")]);
+        assert_eq!(shard.upsert(&a2, 1, &mut next), UpsertOutcome::Applied);
+        assert_eq!(matching(&shard, "zone", Operator::In, &["z1"]), ["b"]);
+        assert_eq!(matching(&shard, "zone", Operator::In, &["z2"]), ["a"]);
+        assert_eq!(matching(&shard, "zone", Operator::Exists, &[]), ["a", "b"]);
+        assert_eq!(matching(&shard, "host", Operator::Exists, &[]), ["b"]);
+        assert_eq!(matching(&shard, "host", Operator::DoesNotExist, &[]), ["a"]);
+        assert_eq!(matching(&shard, "rack", Operator::In, &["r1"]), ["a"]);
+        assert_eq!(shard.get("a").map(|(n, _)| n), Some(a2.clone()));
+
+        // Replacing a unique value again and again neither leaks nor grows the strings.
+        for i in 2..50 {
+            let v = format!("v{i}");
+            let a3 = node("a", &[("build", &v), ("rack", "r1"), ("zone", "z2")]);
+            assert_eq!(shard.upsert(&a3, 1, &mut next), UpsertOutcome::Applied);
+            assert_eq!(matching(&shard, "build", Operator::In, &[&v]), ["a"]);
+        }
+        // In: rack, r1, z2; v0 gave way to the current build; "a" stays (the name).
+        assert_eq!(shard.syms.len(), strings + 3);
+        assert!(shard.delete("a", &mut next));
+        assert!(shard.delete("b", &mut next));
+        assert_eq!(shard.syms.len(), 0, "every string released");
+        assert!(shard.by_key.is_empty() && shard.by_name.is_empty());
+    }
+
+    #[test]
+    fn a_shared_value_is_a_slot_then_a_bitmap_then_a_slot_again() {
+        let mut shard = Shard::default();
+        let next = || 1;
+        shard.upsert(&node("a", &[("pool", "p")]), 1, next);
+        let posting = |shard: &Shard| {
+            let (k, v) = (shard.syms.lookup("pool")?, shard.syms.lookup("p")?);
+            match shard.by_key.get(&k)?.values.get(&v)? {
+                Posting::One(_) => Some("one"),
+                Posting::Many(_) => Some("many"),
+            }
+        };
+        assert_eq!(posting(&shard), Some("one"));
+        shard.upsert(&node("b", &[("pool", "p")]), 1, next);
+        assert_eq!(posting(&shard), Some("many"));
+        assert_eq!(matching(&shard, "pool", Operator::In, &["p"]), ["a", "b"]);
+        shard.delete("a", next);
+        assert_eq!(posting(&shard), Some("one"));
+        assert_eq!(
+            matching(&shard, "pool", Operator::NotIn, &["p"]),
+            Vec::<String>::new()
+        );
+        shard.delete("b", next);
+        assert_eq!(posting(&shard), None);
     }
 }
