@@ -677,6 +677,12 @@ impl TaintEffect {
     /// The supported values, in Kubernetes' order (for `NotSupported`).
     pub const NAMES: [&'static str; 3] = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
 
+    /// Whether an untolerated taint of this effect can keep a DaemonSet pod off a node
+    /// (semantics §2): `NoSchedule` and `NoExecute`; `PreferNoSchedule` only scores.
+    pub fn affects_placement(self) -> bool {
+        self != TaintEffect::PreferNoSchedule
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::NoSchedule => "NoSchedule",

@@ -30,8 +30,8 @@ pub struct Plan {
     node_name: Option<String>,
     /// `spec.nodeSelector` as `key In [value]` requirements.
     selector: Vec<Requirement>,
-    /// Required node affinity terms (empty and unparsable ones dropped: they match
-    /// nothing); `None` when there is no required affinity.
+    /// Required node affinity terms (empty ones dropped: they match nothing); `None` when
+    /// there is no required affinity.
     terms: Option<Vec<NodeSelectorTerm>>,
     /// The user's tolerations merged with the DaemonSet defaults.
     tolerations: Vec<Toleration>,
@@ -50,8 +50,6 @@ impl Plan {
                     values: vec![v.clone()],
                 })
                 .collect(),
-            // A term that would not parse upstream never matches (the lazy selector skips
-            // it); the API rejects such terms, but the index agrees with the domain anyway.
             terms: placement.affinity.required.as_ref().map(|terms| {
                 terms
                     .iter()
@@ -69,42 +67,88 @@ impl Plan {
 
     /// `(shouldRun, keep)` sets of one shard.
     fn run_shard(&self, shard: &Shard) -> (RoaringBitmap, RoaringBitmap) {
-        let mut base = match &self.node_name {
-            Some(name) => shard.slot_of(name).into_iter().collect(),
-            None => shard.all().clone(),
-        };
-        if !base.is_empty() && !self.selector.is_empty() {
-            base &= shard.eval_requirements(&self.selector);
+        // `None` stands for every node of the shard, so it is never cloned for nothing.
+        let mut base: Option<RoaringBitmap> = self
+            .node_name
+            .as_ref()
+            .map(|name| shard.slot_of(name).into_iter().collect());
+        for req in &self.selector {
+            if base.as_ref().is_some_and(RoaringBitmap::is_empty) {
+                break;
+            }
+            let set = shard.eval_requirement(req);
+            base = Some(match base {
+                None => set,
+                Some(mut b) => {
+                    b &= set;
+                    b
+                }
+            });
         }
         if let Some(terms) = &self.terms
-            && !base.is_empty()
+            && !base.as_ref().is_some_and(RoaringBitmap::is_empty)
         {
             let mut any = RoaringBitmap::new();
             for term in terms {
                 any |= term_set(shard, term);
             }
-            base &= any;
+            base = Some(match base {
+                None => any,
+                Some(mut b) => {
+                    b &= any;
+                    b
+                }
+            });
         }
+        let mut base = base.unwrap_or_else(|| shard.all().clone());
         let (mut no_schedule, mut no_execute) = (RoaringBitmap::new(), RoaringBitmap::new());
         if !base.is_empty() {
-            for (taint, nodes) in shard.taints() {
-                match taint.effect {
-                    TaintEffect::PreferNoSchedule => {}
-                    _ if self.tolerated(&taint) => {}
+            for (key, value, effect, nodes) in shard.taint_sets() {
+                if !effect.affects_placement() || base.is_disjoint(nodes) {
+                    continue;
+                }
+                let taint = Taint {
+                    key: key.to_owned(),
+                    value: value.to_owned(),
+                    effect,
+                    time_added: None,
+                };
+                if self.tolerated(&taint) {
+                    continue;
+                }
+                match effect {
                     TaintEffect::NoSchedule => no_schedule |= nodes,
-                    TaintEffect::NoExecute => no_execute |= nodes,
+                    _ => no_execute |= nodes,
                 }
             }
         }
-        let run = &(&base - &no_schedule) - &no_execute;
-        let keep = &(&base & &no_schedule) - &no_execute;
-        (run, keep)
+        if !no_execute.is_empty() {
+            base -= &no_execute;
+        }
+        if no_schedule.is_empty() {
+            return (base, RoaringBitmap::new());
+        }
+        let keep = &base & &no_schedule;
+        base -= &no_schedule;
+        (base, keep)
     }
 }
 
 /// Nodes of `shard` matching one (non-empty) term.
 fn term_set(shard: &Shard, term: &NodeSelectorTerm) -> RoaringBitmap {
-    let mut set = shard.eval_requirements(&term.match_expressions);
+    let mut set = match term.match_expressions.split_first() {
+        None => shard.all().clone(),
+        Some((first, rest)) => {
+            let mut set = shard.eval_requirement(first);
+            for req in rest {
+                if set.is_empty() {
+                    break;
+                }
+                set &= shard.eval_requirement(req);
+            }
+            set
+        }
+    };
     for field in &term.match_fields {
         if set.is_empty() {
             break;
@@ -157,7 +201,16 @@ impl Inventory {
             revision: self.revision(),
             ..Evaluation::default()
         };
-        let mut found: Vec<(Arc<str>, bool)> = Vec::new();
+        // Each shard answers its names in order; a k-way merge keeps the order without
+        // comparing every name with every other (the heap holds one name per shard).
+        let mut runs: Vec<std::vec::IntoIter<(u128, Arc<str>, bool)>> = Vec::new();
+        // The first 16 bytes, big-endian: orders like the name itself, ties broken by it.
+        let prefix = |name: &str| {
+            let mut b = [0u8; 16];
+            let n = name.len().min(16);
+            b[..n].copy_from_slice(&name.as_bytes()[..n]);
+            u128::from_be_bytes(b)
+        };
         for shard in self.shards.iter() {
             let shard = shard.read();
             let (run, keep) = plan.run_shard(&shard);
@@ -167,12 +220,32 @@ impl Inventory {
             if limit > 0 {
                 let either = &run | &keep;
                 // One more than a page tells whether another page follows.
-                for (name, slot) in shard.names_in_order(&either, after, limit.saturating_add(1)) {
-                    found.push((name, run.contains(slot)));
+                let names: Vec<(u128, Arc<str>, bool)> = shard
+                    .names_in_order(&either, after, limit.saturating_add(1))
+                    .into_iter()
+                    .map(|(name, slot)| (prefix(&name), name, run.contains(slot)))
+                    .collect();
+                if !names.is_empty() {
+                    runs.push(names.into_iter());
                 }
             }
         }
-        found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut found: Vec<(Arc<str>, bool)> = Vec::new();
+        let mut heap = std::collections::BinaryHeap::new();
+        for (i, r) in runs.iter_mut().enumerate() {
+            if let Some((p, name, run)) = r.next() {
+                heap.push(std::cmp::Reverse((p, name, i, run)));
+            }
+        }
+        while let Some(std::cmp::Reverse((_, name, i, run))) = heap.pop() {
+            found.push((name, run));
+            if found.len() > limit {
+                break;
+            }
+            if let Some((p, name, run)) = runs[i].next() {
+                heap.push(std::cmp::Reverse((p, name, i, run)));
+            }
+        }
         if found.len() > limit {
             found.truncate(limit);
             out.next_after = found.last().map(|(name, _)| name.to_string());

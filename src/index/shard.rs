@@ -178,6 +178,11 @@ pub(crate) struct Shard {
     by_name: BTreeMap<Arc<str>, u32>,
     all: RoaringBitmap,
     by_key: Map<Sym, KeyPostings>,
+    /// Nodes per distinct `NoSchedule` / `NoExecute` taint. `PreferNoSchedule` taints are
+    /// not indexed: placement never reads them (only Explain's score does, from the record),
+    /// and clusters carry many distinct ones (the autoscaler's
+    /// `DeletionCandidateOfClusterAutoscaler=<timestamp>`), which every evaluation would
+    /// otherwise walk past.
     by_taint: Map<TaintId, RoaringBitmap>,
 }
 
@@ -298,17 +303,18 @@ impl Shard {
         self.syms.shared(record.name)
     }
 
-    /// Every distinct taint of this shard with the nodes that carry it. Placement decides
-    /// toleration once per distinct taint, then subtracts these sets.
-    pub(crate) fn taints(&self) -> impl Iterator<Item = (Taint, &RoaringBitmap)> + '_ {
+    /// Every distinct `NoSchedule` / `NoExecute` taint of the shard as borrowed parts with its
+    /// nodes: evaluation checks tolerations against these without allocating a `Taint` for taints it can skip.
+    pub(crate) fn taint_sets(
+        &self,
+    ) -> impl Iterator<Item = (&str, &str, TaintEffect, &RoaringBitmap)> + '_ {
         self.by_taint.iter().map(|(id, bits)| {
-            let taint = Taint {
-                key: self.syms.resolve(id.key).to_owned(),
-                value: self.syms.resolve(id.value).to_owned(),
-                effect: id.effect,
-                time_added: None,
-            };
-            (taint, bits)
+            (
+                self.syms.resolve(id.key),
+                self.syms.resolve(id.value),
+                id.effect,
+                bits,
+            )
         })
     }
 
@@ -514,7 +520,9 @@ impl Shard {
                     value: self.syms.intern(&t.value),
                     effect: t.effect,
                 };
-                add(self.by_taint.entry(id).or_default(), slot);
+                if id.effect.affects_placement() {
+                    add(self.by_taint.entry(id).or_default(), slot);
+                }
                 StoredTaint {
                     id,
                     time_added: t.time_added,
@@ -590,7 +598,7 @@ impl Shard {
             }
         }
         for t in taints.iter() {
-            if !old.taints.iter().any(|o| o.id == t.id) {
+            if !old.taints.iter().any(|o| o.id == t.id) && t.id.effect.affects_placement() {
                 add(self.by_taint.entry(t.id).or_default(), slot);
             }
         }

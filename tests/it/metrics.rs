@@ -254,6 +254,13 @@ async fn metrics_count_calls_by_method_and_code_and_describe_the_inventory() {
         );
     }
     assert!(after.has("dsched_sync_open_streams"));
+    // The process metrics operators and load tests read memory and CPU from.
+    if cfg!(target_os = "linux") {
+        assert!(after.value("process_resident_memory_bytes") > 1_000_000.0);
+        assert!(after.value("process_cpu_seconds_total") > 0.0);
+        assert!(after.value("process_threads") >= 1.0);
+        assert!(after.value("process_open_fds") >= 3.0);
+    }
 
     // The inventory gauges describe the scraped server: worker-a and worker-b, one pod, and
     // the revision of the last ack.

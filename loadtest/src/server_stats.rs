@@ -1,0 +1,118 @@
+//! The server's own CPU and resident memory, read from the `process_*` series of its
+//! Prometheus endpoint, so a report can say what the load cost the server without access to
+//! its host.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+/// One scrape.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ServerSample {
+    /// Since the sampler started.
+    pub at: Duration,
+    pub resident_bytes: f64,
+    pub cpu_seconds: f64,
+    pub nodes: f64,
+}
+
+/// The value of the first sample of `series` (no labels) in Prometheus text.
+pub fn series_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(series)?;
+        let value = rest.strip_prefix(' ')?;
+        value.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// Scrapes `url` once.
+pub async fn scrape(client: &reqwest::Client, url: &str) -> anyhow::Result<(f64, f64, f64)> {
+    let text = client
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let get =
+        |s: &str| series_value(&text, s).ok_or_else(|| anyhow::anyhow!("{url} has no {s} series"));
+    Ok((
+        get("process_resident_memory_bytes")?,
+        get("process_cpu_seconds_total")?,
+        get("dsched_inventory_nodes").unwrap_or(0.0),
+    ))
+}
+
+/// Scrapes `url` every `every` until `stop` turns true; returns the samples.
+pub async fn sample(
+    url: String,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<Vec<ServerSample>> {
+    let client = reqwest::Client::new();
+    let start = Instant::now();
+    let mut samples = Vec::new();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => {}
+        }
+        let (resident_bytes, cpu_seconds, nodes) = scrape(&client, &url).await?;
+        samples.push(ServerSample {
+            at: start.elapsed(),
+            resident_bytes,
+            cpu_seconds,
+            nodes,
+        });
+        if *stop.borrow() {
+            return Ok(samples);
+        }
+    }
+}
+
+/// CPU use between two samples, in cores (1.0 = one core busy).
+pub fn cpu_cores(from: &ServerSample, to: &ServerSample) -> f64 {
+    let dt = (to.at - from.at).as_secs_f64();
+    if dt > 0.0 {
+        (to.cpu_seconds - from.cpu_seconds) / dt
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_unlabelled_series_only() {
+        let text = "# TYPE process_resident_memory_bytes gauge\n\
+                    process_resident_memory_bytes_other 1\n\
+                    process_resident_memory_bytes 123456\n\
+                    dsched_grpc_requests_total{method=\"x\"} 3\n";
+        assert_eq!(
+            series_value(text, "process_resident_memory_bytes"),
+            Some(123456.0)
+        );
+        assert_eq!(series_value(text, "dsched_grpc_requests_total"), None);
+        assert_eq!(series_value(text, "absent"), None);
+    }
+
+    #[test]
+    fn cpu_is_seconds_per_second() {
+        let a = ServerSample {
+            at: Duration::from_secs(1),
+            resident_bytes: 0.0,
+            cpu_seconds: 10.0,
+            nodes: 0.0,
+        };
+        let b = ServerSample {
+            at: Duration::from_secs(3),
+            cpu_seconds: 13.0,
+            ..a
+        };
+        assert_eq!(cpu_cores(&a, &b), 1.5);
+    }
+}
