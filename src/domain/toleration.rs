@@ -70,23 +70,39 @@ impl Toleration {
     ///
     /// `toleration_seconds` plays no part.
     pub fn tolerates(&self, taint: &Taint, enable_comparison_operators: bool) -> bool {
-        if self.effect.is_some_and(|e| e != taint.effect) {
+        self.tolerates_parts(
+            &taint.key,
+            &taint.value,
+            taint.effect,
+            enable_comparison_operators,
+        )
+    }
+
+    /// [`Toleration::tolerates`] on a taint given by its parts, for callers that hold the
+    /// strings elsewhere (the index keeps them interned) and need not build a `Taint`.
+    pub fn tolerates_parts(
+        &self,
+        key: &str,
+        value: &str,
+        effect: TaintEffect,
+        enable_comparison_operators: bool,
+    ) -> bool {
+        if self.effect.is_some_and(|e| e != effect) {
             return false;
         }
-        if !self.key.is_empty() && self.key != taint.key {
+        if !self.key.is_empty() && self.key != key {
             return false;
         }
         match self.operator {
-            TolerationOperator::Equal => self.value == taint.value,
+            TolerationOperator::Equal => self.value == value,
             TolerationOperator::Exists => true,
             TolerationOperator::Lt | TolerationOperator::Gt => {
                 if !enable_comparison_operators {
                     return false;
                 }
-                let (Some(toleration), Some(taint)) = (
-                    parse_canonical_int(&self.value),
-                    parse_canonical_int(&taint.value),
-                ) else {
+                let (Some(toleration), Some(taint)) =
+                    (parse_canonical_int(&self.value), parse_canonical_int(value))
+                else {
                     return false;
                 };
                 if self.operator == TolerationOperator::Gt {

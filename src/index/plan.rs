@@ -15,13 +15,13 @@ use roaring::RoaringBitmap;
 
 use super::Inventory;
 use super::shard::Shard;
+use crate::domain::TaintEffect;
 use crate::domain::affinity::term_parse_error;
 use crate::domain::placement::{
     FieldRequirement, NODE_NAME_FIELD, NodeSelectorTerm, PodPlacement, Toleration,
 };
 use crate::domain::selector::{Operator, Requirement};
 use crate::domain::toleration::daemon_tolerations;
-use crate::domain::{Taint, TaintEffect};
 
 /// A placement compiled for the index.
 #[derive(Clone, Debug)]
@@ -61,12 +61,14 @@ impl Plan {
         }
     }
 
-    fn tolerated(&self, taint: &Taint) -> bool {
-        self.tolerations.iter().any(|t| t.tolerates(taint, false))
+    fn tolerated(&self, key: &str, value: &str, effect: TaintEffect) -> bool {
+        self.tolerations
+            .iter()
+            .any(|t| t.tolerates_parts(key, value, effect, false))
     }
 
-    /// `(shouldRun, keep)` sets of one shard.
-    fn run_shard(&self, shard: &Shard) -> (RoaringBitmap, RoaringBitmap) {
+    /// The candidates of one shard and its untolerated taint sets.
+    fn shard_sets(&self, shard: &Shard) -> ShardSets {
         // `None` stands for every node of the shard, so it is never cloned for nothing.
         let mut base: Option<RoaringBitmap> = self
             .node_name
@@ -100,37 +102,84 @@ impl Plan {
                 }
             });
         }
-        let mut base = base.unwrap_or_else(|| shard.all().clone());
-        let (mut no_schedule, mut no_execute) = (RoaringBitmap::new(), RoaringBitmap::new());
-        if !base.is_empty() {
-            for (key, value, effect, nodes) in shard.taint_sets() {
-                if !effect.affects_placement() || base.is_disjoint(nodes) {
-                    continue;
-                }
-                let taint = Taint {
-                    key: key.to_owned(),
-                    value: value.to_owned(),
-                    effect,
-                    time_added: None,
-                };
-                if self.tolerated(&taint) {
-                    continue;
-                }
-                match effect {
-                    TaintEffect::NoSchedule => no_schedule |= nodes,
-                    _ => no_execute |= nodes,
-                }
+        let mut sets = ShardSets {
+            base,
+            no_schedule: RoaringBitmap::new(),
+            no_execute: RoaringBitmap::new(),
+        };
+        if sets.base.as_ref().is_some_and(RoaringBitmap::is_empty) {
+            return sets;
+        }
+        // Deciding a taint costs a few string comparisons; asking whether any candidate
+        // carries it costs a walk over the candidates, which pays off only when they are few.
+        let few = sets
+            .base
+            .as_ref()
+            .is_some_and(|b| b.len() <= FEW_CANDIDATES);
+        for (key, value, effect, nodes) in shard.taint_sets() {
+            if !effect.affects_placement()
+                || (few && sets.base.as_ref().is_some_and(|b| b.is_disjoint(nodes)))
+                || self.tolerated(key, value, effect)
+            {
+                continue;
+            }
+            match effect {
+                TaintEffect::NoSchedule => sets.no_schedule |= nodes,
+                _ => sets.no_execute |= nodes,
             }
         }
-        if !no_execute.is_empty() {
-            base -= &no_execute;
+        sets
+    }
+}
+
+/// Up to this many candidates in a shard, taints none of them carry are skipped before
+/// their tolerations are checked.
+const FEW_CANDIDATES: u64 = 256;
+
+/// One shard's answer in terms of small sets: the candidates (`None` = every node) and the
+/// nodes with an untolerated `NoSchedule` / `NoExecute` taint. Taint sets are small next to a
+/// shard, so counting never copies or walks the full node set.
+struct ShardSets {
+    base: Option<RoaringBitmap>,
+    no_schedule: RoaringBitmap,
+    no_execute: RoaringBitmap,
+}
+
+impl ShardSets {
+    /// `(excluded, keep_if_candidate)`: nodes that may not run the pod (`NoSchedule` ∪
+    /// `NoExecute`), and those that may keep it (`NoSchedule` − `NoExecute`).
+    fn exclusions(&self) -> (RoaringBitmap, RoaringBitmap) {
+        (
+            &self.no_schedule | &self.no_execute,
+            &self.no_schedule - &self.no_execute,
+        )
+    }
+
+    /// `(shouldRun, keep)` counts.
+    fn counts(&self, shard: &Shard) -> (u64, u64) {
+        let (excluded, keep) = self.exclusions();
+        match &self.base {
+            None => (shard.len() as u64 - excluded.len(), keep.len()),
+            Some(base) => (
+                base.len() - base.intersection_len(&excluded),
+                base.intersection_len(&keep),
+            ),
         }
-        if no_schedule.is_empty() {
-            return (base, RoaringBitmap::new());
+    }
+
+    /// `(shouldRun, keep)` sets: `base − excluded` and `base ∧ keep`.
+    fn into_sets(self, shard: &Shard) -> (RoaringBitmap, RoaringBitmap) {
+        let (excluded, keep) = self.exclusions();
+        match self.base {
+            None => (shard.all() - &excluded, keep),
+            Some(mut base) => {
+                let keep = &base & &keep;
+                if !excluded.is_empty() {
+                    base -= &excluded;
+                }
+                (base, keep)
+            }
         }
-        let keep = &base & &no_schedule;
-        base -= &no_schedule;
-        (base, keep)
     }
 }
 
@@ -203,7 +252,7 @@ impl Inventory {
         };
         // Each shard answers its names in order; a k-way merge keeps the order without
         // comparing every name with every other (the heap holds one name per shard).
-        let mut runs: Vec<std::vec::IntoIter<(u128, Arc<str>, bool)>> = Vec::new();
+        let mut runs: Vec<Vec<(u128, Arc<str>, bool)>> = Vec::new();
         // The first 16 bytes, big-endian: orders like the name itself, ties broken by it.
         let prefix = |name: &str| {
             let mut b = [0u8; 16];
@@ -213,39 +262,29 @@ impl Inventory {
         };
         for shard in self.shards.iter() {
             let shard = shard.read();
-            let (run, keep) = plan.run_shard(&shard);
+            let sets = plan.shard_sets(&shard);
+            out.total += shard.len();
+            if limit == 0 {
+                let (run, keep) = sets.counts(&shard);
+                out.should_run += run as usize;
+                out.keep += keep as usize;
+                continue;
+            }
+            let (run, keep) = sets.into_sets(&shard);
             out.should_run += run.len() as usize;
             out.keep += keep.len() as usize;
-            out.total += shard.len();
-            if limit > 0 {
-                let either = &run | &keep;
-                // One more than a page tells whether another page follows.
-                let names: Vec<(u128, Arc<str>, bool)> = shard
-                    .names_in_order(&either, after, limit.saturating_add(1))
-                    .into_iter()
-                    .map(|(name, slot)| (prefix(&name), name, run.contains(slot)))
-                    .collect();
-                if !names.is_empty() {
-                    runs.push(names.into_iter());
-                }
+            let either = &run | &keep;
+            // One more than a page tells whether another page follows.
+            let names: Vec<(u128, Arc<str>, bool)> = shard
+                .names_in_order(&either, after, limit.saturating_add(1))
+                .into_iter()
+                .map(|(name, slot)| (prefix(&name), name, run.contains(slot)))
+                .collect();
+            if !names.is_empty() {
+                runs.push(names);
             }
         }
-        let mut found: Vec<(Arc<str>, bool)> = Vec::new();
-        let mut heap = std::collections::BinaryHeap::new();
-        for (i, r) in runs.iter_mut().enumerate() {
-            if let Some((p, name, run)) = r.next() {
-                heap.push(std::cmp::Reverse((p, name, i, run)));
-            }
-        }
-        while let Some(std::cmp::Reverse((_, name, i, run))) = heap.pop() {
-            found.push((name, run));
-            if found.len() > limit {
-                break;
-            }
-            if let Some((p, name, run)) = runs[i].next() {
-                heap.push(std::cmp::Reverse((p, name, i, run)));
-            }
-        }
+        let mut found = merge_runs(runs, limit.saturating_add(1));
         if found.len() > limit {
             found.truncate(limit);
             out.next_after = found.last().map(|(name, _)| name.to_string());
@@ -253,4 +292,46 @@ impl Inventory {
         out.names = found;
         out
     }
+}
+
+/// The first `want` names of the shards' sorted `runs`, in order, each with its shouldRun
+/// flag. Each entry's `u128` is its name's first 16 bytes, big-endian, so most comparisons
+/// never touch the strings.
+///
+/// When most of the candidates are wanted (a page as large as the answer), the runs are
+/// concatenated and stably sorted: the sort finds the sorted runs and merges them with one
+/// comparison per element and level. When a page is a small part of them, a heap holding one
+/// name per shard stops after `want` names.
+fn merge_runs(mut runs: Vec<Vec<(u128, Arc<str>, bool)>>, want: usize) -> Vec<(Arc<str>, bool)> {
+    let candidates: usize = runs.iter().map(Vec::len).sum();
+    let order = |a: &(u128, Arc<str>, bool), b: &(u128, Arc<str>, bool)| {
+        a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1))
+    };
+    if candidates <= want.saturating_mul(2) {
+        let mut all: Vec<(u128, Arc<str>, bool)> = Vec::with_capacity(candidates);
+        for run in runs {
+            all.extend(run);
+        }
+        all.sort_by(order);
+        all.truncate(want);
+        return all.into_iter().map(|(_, name, run)| (name, run)).collect();
+    }
+    let mut found = Vec::with_capacity(want.min(candidates));
+    let mut iters: Vec<_> = runs.drain(..).map(Vec::into_iter).collect();
+    let mut heap = std::collections::BinaryHeap::new();
+    for (i, r) in iters.iter_mut().enumerate() {
+        if let Some((p, name, run)) = r.next() {
+            heap.push(std::cmp::Reverse((p, name, i, run)));
+        }
+    }
+    while let Some(std::cmp::Reverse((_, name, i, run))) = heap.pop() {
+        found.push((name, run));
+        if found.len() >= want {
+            break;
+        }
+        if let Some((p, name, run)) = iters[i].next() {
+            heap.push(std::cmp::Reverse((p, name, i, run)));
+        }
+    }
+    found
 }
