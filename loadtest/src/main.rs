@@ -158,7 +158,8 @@ struct RunArgs {
     /// Per-request timeout.
     #[arg(short = 't', long, value_parser = duration, default_value = "20s")]
     timeout: Duration,
-    /// Sync writer streams churning the inventory while the scenarios run.
+    /// Sync writer streams churning the inventory while the query scenarios run (and the
+    /// streams of the `sync` scenario).
     #[arg(long, default_value_t = 0)]
     writers: usize,
     /// Node upserts per second over all writers (default: as fast as acknowledged).
@@ -273,7 +274,8 @@ async fn run_command(mut args: RunArgs) -> anyhow::Result<bool> {
         seed: spec.seed,
     };
     let writer_fleet = Arc::new(WriterFleet::new(seeded.nodes.clone(), seeded.pods.clone()));
-    let background = (args.writers > 0).then(|| {
+    let has_queries = jobs.iter().any(|j| matches!(j, Job::Unary(_)));
+    let background = (args.writers > 0 && has_queries).then(|| {
         tokio::spawn(writers::run(
             channels[0].clone(),
             writer_fleet.clone(),

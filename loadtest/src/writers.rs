@@ -43,9 +43,21 @@ pub struct WriterFleet {
 }
 
 impl WriterFleet {
+    /// The writers' generations start at the current time in microseconds: the server keeps
+    /// the highest generation it has seen for a node (seeding again with generation 0 does
+    /// not lower it), so a later run must count on from above an earlier one's.
     pub fn new(nodes: Vec<Node>, pods: Vec<pb::DaemonPod>) -> Self {
+        let base = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_micros() as u64);
         WriterFleet {
-            nodes: nodes.into_iter().map(Mutex::new).collect(),
+            nodes: nodes
+                .into_iter()
+                .map(|mut node| {
+                    node.generation = base;
+                    Mutex::new(node)
+                })
+                .collect(),
             pods,
         }
     }
