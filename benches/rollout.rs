@@ -600,7 +600,13 @@ fn breakdown(
         let inventory = &state.inventory;
         let answer = inventory.evaluate(&Plan::compile(&ds.spec.placement), None, usize::MAX);
         lap(1, &mut s);
-        let pods = inventory.pods_of(NAMESPACE, &name);
+        // The server hands the planner the inventory's shared pods; this replica feeds the
+        // owned-input planner, so it copies them (as the server did before pods were shared).
+        let pods: Vec<DaemonPod> = inventory
+            .pods_of(NAMESPACE, &name)
+            .iter()
+            .map(|p| (**p).clone())
+            .collect();
         lap(2, &mut s);
         let mut nodes: Vec<RolloutNode> = answer
             .names
@@ -631,10 +637,10 @@ fn breakdown(
         lap(4, &mut s);
         let key = &ds.spec.strategy.topology_key;
         if !key.is_empty() {
-            for node in &mut nodes {
-                if let Some((n, _)) = inventory.get_node(&node.name) {
-                    node.domain = n.labels.get(key).cloned().unwrap_or_default();
-                }
+            let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+            let (values, domain_of) = inventory.label_values(key, &names);
+            for (node, d) in nodes.iter_mut().zip(domain_of) {
+                node.domain = values[d as usize].clone();
             }
         }
         lap(5, &mut s);

@@ -27,6 +27,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use super::daemonset::{StrategyType, UpdateStrategy};
 use super::node::{DaemonPod, PodPhase, Time};
@@ -244,7 +245,8 @@ impl PlannerNode for NodeView<'_> {
 #[derive(Clone, Copy, Debug)]
 pub struct RolloutViewInput<'a> {
     pub nodes: &'a [NodeView<'a>],
-    pub pods: &'a [DaemonPod],
+    /// Shared with the inventory, which hands out its pods without copying them.
+    pub pods: &'a [Arc<DaemonPod>],
     pub hash: &'a str,
     pub strategy: &'a UpdateStrategy,
     pub min_ready_seconds: i32,
@@ -254,7 +256,7 @@ pub struct RolloutViewInput<'a> {
 /// What one sync reads, generic over the node type.
 struct Ctx<'a, N> {
     nodes: &'a [N],
-    pods: &'a [DaemonPod],
+    pods: Vec<&'a DaemonPod>,
     hash: &'a str,
     strategy: &'a UpdateStrategy,
     min_ready_seconds: i32,
@@ -265,7 +267,7 @@ impl<'a> From<&RolloutInput<'a>> for Ctx<'a, RolloutNode> {
     fn from(i: &RolloutInput<'a>) -> Self {
         Ctx {
             nodes: i.nodes,
-            pods: i.pods,
+            pods: i.pods.iter().collect(),
             hash: i.hash,
             strategy: i.strategy,
             min_ready_seconds: i.min_ready_seconds,
@@ -278,7 +280,7 @@ impl<'a> From<&RolloutViewInput<'a>> for Ctx<'a, NodeView<'a>> {
     fn from(i: &RolloutViewInput<'a>) -> Self {
         Ctx {
             nodes: i.nodes,
-            pods: i.pods,
+            pods: i.pods.iter().map(|p| &**p).collect(),
             hash: i.hash,
             strategy: i.strategy,
             min_ready_seconds: i.min_ready_seconds,
@@ -331,7 +333,7 @@ fn group_pods<'a, N: PlannerNode>(cx: &Ctx<'a, N>) -> Groups<'a> {
     let mut start = vec![0u32; n + 1];
     let mut pod_group: Vec<u32> = Vec::with_capacity(cx.pods.len());
     let (mut orphans, mut outdated) = (Vec::new(), false);
-    for pod in cx.pods {
+    for &pod in &cx.pods {
         let g = first.get(pod.node.as_str()).copied();
         if g.is_none() && pod.unscheduled && !pod.deleting {
             orphans.push(pod);
@@ -351,11 +353,11 @@ fn group_pods<'a, N: PlannerNode>(cx: &Ctx<'a, N>) -> Groups<'a> {
     }
     let total = start[n] as usize;
     let mut pods: Vec<&'a DaemonPod> = match cx.pods.first() {
-        Some(p) if total > 0 => vec![p; total],
+        Some(&p) if total > 0 => vec![p; total],
         _ => Vec::new(),
     };
     let mut next = start.clone();
-    for (pod, &g) in cx.pods.iter().zip(&pod_group) {
+    for (&pod, &g) in cx.pods.iter().zip(&pod_group) {
         if g != u32::MAX {
             let at = &mut next[g as usize];
             pods[*at as usize] = pod;

@@ -1,7 +1,6 @@
 //! `dsched.v1.Rollout`: the next rolling-update batch and the status of a DaemonSet.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
@@ -10,110 +9,14 @@ use super::pb;
 use super::pb::rollout_server::Rollout as RolloutApi;
 use super::state::{State, now};
 use crate::domain::Time;
-use crate::domain::placement::{NodeSelectorTerm, PodPlacement};
 use crate::domain::predicate::Verdict;
 use crate::domain::rollout::{self, NodeView, RolloutPlan, RolloutViewInput};
-use crate::domain::selector::{Operator, Requirement};
 use crate::domain::validate::{FieldError, FieldPath};
 use crate::error::Error;
-use crate::index::Inventory;
 use crate::index::plan::Plan;
 use crate::telemetry;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
-/// Marks a listed node whose domain is not known yet.
-const UNKNOWN: u32 = u32::MAX;
-
-/// The topology domain of every listed node (`names`, ascending, indexed by `listed`):
-/// the distinct values, and per node an index into them (`""` is value 0: no label).
-///
-/// Reading one label through `Inventory::get_node` materializes the whole node, so each
-/// distinct value is looked up once and its nodes are found by placement on the index: the
-/// DaemonSet's own placement restricted to `key In [value]` (or `DoesNotExist`). When the
-/// values turn out to be many with few nodes each, the rest are read node by node.
-fn domains(
-    inventory: &Inventory,
-    placement: &PodPlacement,
-    key: &str,
-    names: &[(Arc<str>, bool)],
-    listed: &FastMap<&str, u32>,
-) -> (Vec<String>, Vec<u32>) {
-    let mut values = vec![String::new()];
-    let mut index: HashMap<String, u32> = HashMap::from([(String::new(), 0)]);
-    let mut intern = |value: &str, values: &mut Vec<String>| -> u32 {
-        *index.entry(value.to_owned()).or_insert_with(|| {
-            values.push(value.to_owned());
-            (values.len() - 1) as u32
-        })
-    };
-    let mut domain = vec![UNKNOWN; names.len()];
-    let (mut evaluations, mut resolved) = (0usize, 0usize);
-    for i in 0..names.len() {
-        if domain[i] != UNKNOWN {
-            continue;
-        }
-        let Some((node, _)) = inventory.get_node(&names[i].0) else {
-            domain[i] = 0;
-            continue;
-        };
-        let value = node.labels.get(key);
-        let v = intern(value.map_or("", String::as_str), &mut values);
-        domain[i] = v;
-        // Few nodes per value so far: placement per value costs more than it saves.
-        if evaluations >= 8 && resolved < 32 * evaluations {
-            continue;
-        }
-        let requirement = match value {
-            Some(value) => Requirement {
-                key: key.to_owned(),
-                operator: Operator::In,
-                values: vec![value.clone()],
-            },
-            None => Requirement {
-                key: key.to_owned(),
-                operator: Operator::DoesNotExist,
-                values: Vec::new(),
-            },
-        };
-        let answer = inventory.evaluate(
-            &Plan::compile(&restricted(placement, requirement)),
-            None,
-            usize::MAX,
-        );
-        evaluations += 1;
-        for (name, _) in &answer.names {
-            if let Some(&j) = listed.get(&**name)
-                && domain[j as usize] == UNKNOWN
-            {
-                domain[j as usize] = v;
-                resolved += 1;
-            }
-        }
-    }
-    (values, domain)
-}
-
-/// `placement` with `requirement` added to its required node affinity: the nodes it lists
-/// that also meet `requirement`.
-fn restricted(placement: &PodPlacement, requirement: Requirement) -> PodPlacement {
-    let mut out = placement.clone();
-    match &mut out.affinity.required {
-        None => {
-            out.affinity.required = Some(vec![NodeSelectorTerm {
-                match_expressions: vec![requirement],
-                match_fields: Vec::new(),
-            }]);
-        }
-        Some(terms) => {
-            // An empty term matches nothing and must stay empty.
-            for term in terms.iter_mut().filter(|t| !t.is_empty()) {
-                term.match_expressions.push(requirement.clone());
-            }
-        }
-    }
-    out
-}
 
 pub struct RolloutService {
     state: State,
@@ -186,7 +89,10 @@ impl RolloutService {
         let (values, domain_of) = if key.is_empty() {
             (vec![String::new()], Vec::new())
         } else {
-            domains(inventory, &ds.spec.placement, key, &answer.names, &listed)
+            inventory.label_values(
+                key,
+                &answer.names.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
         };
         drop(listed);
         // Listed and excluded nodes merged by name, so the planner need not sort them.

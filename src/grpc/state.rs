@@ -19,7 +19,7 @@ impl State {
         self.inventory
             .pods_of(namespace, name)
             .into_iter()
-            .map(|p| p.revision_hash)
+            .map(|p| p.revision_hash.clone())
             .collect()
     }
 }

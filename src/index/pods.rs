@@ -1,6 +1,7 @@
 //! The daemon pods reported by controllers, grouped by DaemonSet.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dashmap::DashMap;
@@ -12,7 +13,8 @@ use crate::domain::{DaemonPod, PodKey};
 pub(crate) type DaemonSetKey = (String, String);
 
 struct PodRecord {
-    pod: DaemonPod,
+    /// Shared: readers get the pod without copying its strings.
+    pod: Arc<DaemonPod>,
     /// Seen-clock stamp of the last upsert, for resync sweeps.
     seen: u64,
 }
@@ -51,19 +53,21 @@ impl PodStore {
                 }
                 let generation = rec.pod.generation.max(pod.generation);
                 if rec.pod.same_state(pod) {
-                    rec.pod.generation = generation;
+                    if rec.pod.generation != generation {
+                        Arc::make_mut(&mut rec.pod).generation = generation;
+                    }
                     return UpsertOutcome::Unchanged;
                 }
-                rec.pod = DaemonPod {
+                rec.pod = Arc::new(DaemonPod {
                     generation,
                     ..pod.clone()
-                };
+                });
             }
             None => {
                 pods.insert(
                     pod.name.clone(),
                     PodRecord {
-                        pod: pod.clone(),
+                        pod: Arc::new(pod.clone()),
                         seen,
                     },
                 );
@@ -94,7 +98,7 @@ impl PodStore {
     }
 
     /// Every pod of one DaemonSet, by name.
-    pub(crate) fn of_daemonset(&self, namespace: &str, name: &str) -> Vec<DaemonPod> {
+    pub(crate) fn of_daemonset(&self, namespace: &str, name: &str) -> Vec<Arc<DaemonPod>> {
         self.by_ds
             .get(&(namespace.to_owned(), name.to_owned()))
             .map(|pods| pods.values().map(|r| r.pod.clone()).collect())

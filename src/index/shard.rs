@@ -297,6 +297,15 @@ impl Shard {
         self.syms.node_named(name)
     }
 
+    /// The value of label `key` on the node called `name`, borrowed from the shard; `None`
+    /// without such a node or label. Reads one record's labels: nothing is materialized.
+    pub(crate) fn label_of(&self, name: &str, key: &str) -> Option<&str> {
+        let key = self.syms.lookup(key)?;
+        let record = self.slots.get(self.slot_of(name)? as usize)?.as_ref()?;
+        let (_, value) = record.labels().iter().find(|(k, _)| *k == key)?;
+        Some(self.syms.resolve(*value))
+    }
+
     /// The name of the node in `slot`.
     pub(crate) fn name_of(&self, slot: u32) -> Option<&Arc<str>> {
         let record = self.slots.get(slot as usize)?.as_ref()?;

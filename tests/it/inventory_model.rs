@@ -905,7 +905,11 @@ impl InProcess {
         }
         for (namespace, daemonset) in DAEMONSETS {
             assert_eq!(
-                self.inv.pods_of(namespace, daemonset),
+                self.inv
+                    .pods_of(namespace, daemonset)
+                    .iter()
+                    .map(|p| (**p).clone())
+                    .collect::<Vec<_>>(),
                 self.model.pods_of(namespace, daemonset),
                 "{ctx}: pods_of({namespace}, {daemonset})"
             );
