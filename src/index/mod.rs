@@ -272,8 +272,9 @@ impl Inventory {
                 continue;
             }
             let shard = shard.read();
+            let label = shard.label_reader(key);
             for &i in positions {
-                let Some(value) = shard.label_of(names[i as usize].as_ref(), key) else {
+                let Some(value) = label(names[i as usize].as_ref()) else {
                     continue;
                 };
                 out[i as usize] = match index.get(value) {

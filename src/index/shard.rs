@@ -297,13 +297,17 @@ impl Shard {
         self.syms.node_named(name)
     }
 
-    /// The value of label `key` on the node called `name`, borrowed from the shard; `None`
-    /// without such a node or label. Reads one record's labels: nothing is materialized.
-    pub(crate) fn label_of(&self, name: &str, key: &str) -> Option<&str> {
-        let key = self.syms.lookup(key)?;
-        let record = self.slots.get(self.slot_of(name)? as usize)?.as_ref()?;
-        let (_, value) = record.labels().iter().find(|(k, _)| *k == key)?;
-        Some(self.syms.resolve(*value))
+    /// A reader of label `key`: given a node's name, the label's value, borrowed from the
+    /// shard; `None` without such a node or label. The key is looked up once; each read is
+    /// one probe for the name and a scan of that record's labels: nothing is materialized.
+    pub(crate) fn label_reader<'s>(&'s self, key: &str) -> impl Fn(&str) -> Option<&'s str> {
+        let key = self.syms.lookup(key);
+        move |name| {
+            let key = key?;
+            let record = self.slots.get(self.slot_of(name)? as usize)?.as_ref()?;
+            let (_, value) = record.labels().iter().find(|(k, _)| *k == key)?;
+            Some(self.syms.resolve(*value))
+        }
     }
 
     /// The name of the node in `slot`.
