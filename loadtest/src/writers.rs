@@ -133,12 +133,13 @@ pub async fn run(
     total
 }
 
-fn failure(start: Instant, code: Code, message: String) -> Sample {
+/// A stream that failed: one failed sample with the call's status.
+fn failure(start: Instant, status: &tonic::Status) -> Sample {
     Sample {
         at: start.elapsed(),
         latency: Duration::ZERO,
-        code,
-        error: Some(Arc::from(message)),
+        code: status.code(),
+        error: Some(Arc::from(status.message())),
     }
 }
 
@@ -192,9 +193,7 @@ async fn churn_writer(
     let mut stream = match SyncStream::open(channel, spec.window).await {
         Ok(s) => s,
         Err(status) => {
-            out.batches
-                .samples
-                .push(failure(start, status.code(), status.message().to_owned()));
+            out.batches.samples.push(failure(start, &status));
             return out;
         }
     };
@@ -237,22 +236,14 @@ async fn churn_writer(
         {
             Ok(acks) => count(&mut out, start, acks),
             Err(status) => {
-                out.batches.samples.push(failure(
-                    start,
-                    status.code(),
-                    status.message().to_owned(),
-                ));
+                out.batches.samples.push(failure(start, &status));
                 return out;
             }
         }
     }
     match stream.close().await {
         Ok(acks) => count(&mut out, start, acks),
-        Err(status) => {
-            out.batches
-                .samples
-                .push(failure(start, status.code(), status.message().to_owned()))
-        }
+        Err(status) => out.batches.samples.push(failure(start, &status)),
     }
     out
 }
@@ -303,11 +294,7 @@ async fn resyncer(
         match result {
             Ok(()) => out.resyncs += 1,
             Err(status) => {
-                out.batches.samples.push(failure(
-                    start,
-                    status.code(),
-                    status.message().to_owned(),
-                ));
+                out.batches.samples.push(failure(start, &status));
                 return out;
             }
         }

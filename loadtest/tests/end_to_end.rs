@@ -6,66 +6,29 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dsched::config::ServeArgs;
 use dsched::domain::placement::PodPlacement;
 use dsched::domain::predicate::should_run;
 use dsched::grpc::pb;
 use dsched::grpc::pb::placement_client::PlacementClient;
 use dsched::grpc::pb::rollout_client::RolloutClient;
 use dsched_loadtest::driver::{self, LoadSpec};
+use dsched_loadtest::local::LocalServer;
 use dsched_loadtest::report::GhzReport;
 use dsched_loadtest::scenario::Scenario;
 use dsched_loadtest::seed::{self, SeedSpec};
 use dsched_loadtest::writers::{self, WriteSpec, WriterFleet};
-use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tonic::Code;
 use tonic::transport::Channel;
 
-struct Server {
-    url: String,
-    metrics_url: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Server {
-    async fn start() -> Server {
-        let mut config = ServeArgs::parse_from_env(Vec::<(String, String)>::new());
-        config.listen = "127.0.0.1:0".parse().expect("address");
-        config.metrics_listen = "127.0.0.1:0".parse().expect("address");
-        let listener = TcpListener::bind(config.listen).await.expect("bind");
-        let metrics = TcpListener::bind(config.metrics_listen)
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let metrics_url = format!("http://{}/metrics", metrics.local_addr().expect("addr"));
-        dsched::telemetry::metrics_handle();
-        let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(dsched::server::run(config, listener, metrics, async {
-            let _ = rx.await;
-        }));
-        Server {
-            url,
-            metrics_url,
-            stop: Some(tx),
-            task,
-        }
-    }
-
-    async fn channel(&self) -> Channel {
-        dsched_loadtest::connect(&self.url, 1)
-            .await
-            .expect("connect")
-            .remove(0)
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        self.task.await.expect("join").expect("server");
-    }
+/// A local server and one channel to it.
+async fn start() -> (LocalServer, Channel) {
+    let server = LocalServer::start().await.expect("server");
+    let channel = dsched_loadtest::connect(&server.url, 1)
+        .await
+        .expect("connect")
+        .remove(0);
+    (server, channel)
 }
 
 fn selective_count(nodes: &[dsched::domain::Node]) -> usize {
@@ -82,8 +45,7 @@ fn selective_count(nodes: &[dsched::domain::Node]) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeding_then_every_scenario_then_writers_with_resyncs() {
-    let server = Server::start().await;
-    let channel = server.channel().await;
+    let (server, channel) = start().await;
     let spec = SeedSpec::nodes(1_500);
     let seeded = seed::seed(channel.clone(), &spec).await.expect("seed");
     assert_eq!(seeded.nodes.len(), 1_500);
@@ -223,12 +185,12 @@ async fn seeding_then_every_scenario_then_writers_with_resyncs() {
             .expect("scrape");
     assert!(rss > 0.0 && cpu > 0.0);
     assert_eq!(nodes, 1_000.0);
-    server.stop().await;
+    server.stop().await.expect("clean shutdown");
 }
 
 #[tokio::test]
 async fn a_failing_call_is_counted_not_hidden() {
-    let server = Server::start().await;
+    let (server, _) = start().await;
     let channels = dsched_loadtest::connect(&server.url, 1)
         .await
         .expect("connect");
@@ -250,5 +212,5 @@ async fn a_failing_call_is_counted_not_hidden() {
     );
     assert_eq!(report.status_code_distribution.get("NotFound"), Some(&10));
     assert_eq!(report.errors(), 10);
-    server.stop().await;
+    server.stop().await.expect("clean shutdown");
 }

@@ -586,11 +586,11 @@ mod checker {
 mod against_a_seeded_server {
     use super::*;
 
-    use dsched::config::ServeArgs;
     use dsched::grpc::pb;
     use dsched::grpc::pb::inventory_client::InventoryClient;
     use dsched::grpc::pb::placement_client::PlacementClient;
     use dsched::grpc::pb::rollout_client::RolloutClient;
+    use dsched_loadtest::local::LocalServer;
     use dsched_loadtest::seed::{self, SeedSpec};
     use prost::Message;
     use tonic::transport::Channel;
@@ -690,22 +690,8 @@ mod against_a_seeded_server {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_config_request_succeeds() {
-        let mut config = ServeArgs::parse_from_env(Vec::<(String, String)>::new());
-        config.listen = "127.0.0.1:0".parse().expect("address");
-        config.metrics_listen = "127.0.0.1:0".parse().expect("address");
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .expect("bind");
-        let metrics = tokio::net::TcpListener::bind(config.metrics_listen)
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        dsched::telemetry::metrics_handle();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(dsched::server::run(config, listener, metrics, async {
-            let _ = stopped.await;
-        }));
-        let channel = dsched_loadtest::connect(&url, 1)
+        let server = LocalServer::start().await.expect("server");
+        let channel = dsched_loadtest::connect(&server.url, 1)
             .await
             .expect("connect")
             .remove(0);
@@ -733,7 +719,6 @@ mod against_a_seeded_server {
             "ghz configs that fail against a seeded server:\n  {}",
             failures.join("\n  ")
         );
-        let _ = stop.send(());
-        server.await.expect("join").expect("server");
+        server.stop().await.expect("clean shutdown");
     }
 }
