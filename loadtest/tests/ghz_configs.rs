@@ -513,50 +513,46 @@ mod checker {
 
     #[test]
     fn rejects_bad_configs() {
-        rejected(&GOOD.replace("\"total\"", "\"totl\""), "an unknown key");
-        rejected(
-            &GOOD.replace("\"host\"", "\"proto\": \"placement.proto\", \"host\""),
-            "a proto file",
-        );
-        rejected(
-            &GOOD.replace("\"host\": \"127.0.0.1:50051\",", ""),
-            "no host",
-        );
-        rejected(
-            &GOOD.replace("Placement.Evaluate", "Placement.Evaluat"),
-            "an unknown method",
-        );
-        rejected(
-            &GOOD.replace("dsched.v1.Placement", "dsched.v1.Placements"),
-            "an unknown service",
-        );
-        rejected(
-            &GOOD.replace("Placement.Evaluate", "Inventory.Sync"),
-            "a streaming method",
-        );
-        rejected(
-            &GOOD.replace("countOnly", "countOnlyy"),
-            "a misspelled field",
-        );
-        rejected(
-            &GOOD.replace("countOnly", "count_onl"),
-            "a misspelled snake_case field",
-        );
-        rejected(
-            &GOOD.replace("\"countOnly\": true", "\"limit\": \"many\""),
-            "a field of the wrong type",
-        );
-        rejected(
-            &GOOD.replace("\"total\": 100", "\"timeout\": 10"),
-            "a duration without a unit",
-        );
-        rejected(
-            &GOOD.replace(
+        // (what GOOD says, what the bad config says instead, what is wrong with it)
+        for (from, to, why) in [
+            ("\"total\"", "\"totl\"", "an unknown key"),
+            (
+                "\"host\"",
+                "\"proto\": \"placement.proto\", \"host\"",
+                "a proto file",
+            ),
+            ("\"host\": \"127.0.0.1:50051\",", "", "no host"),
+            (
+                "Placement.Evaluate",
+                "Placement.Evaluat",
+                "an unknown method",
+            ),
+            (
+                "dsched.v1.Placement",
+                "dsched.v1.Placements",
+                "an unknown service",
+            ),
+            ("Placement.Evaluate", "Inventory.Sync", "a streaming method"),
+            ("countOnly", "countOnlyy", "a misspelled field"),
+            ("countOnly", "count_onl", "a misspelled snake_case field"),
+            (
+                "\"countOnly\": true",
+                "\"limit\": \"many\"",
+                "a field of the wrong type",
+            ),
+            (
+                "\"total\": 100",
+                "\"timeout\": 10",
+                "a duration without a unit",
+            ),
+            (
                 "\"concurrency\": 4",
                 "\"concurrency\": 4, \"connections\": 8",
+                "more connections than concurrency",
             ),
-            "more connections than concurrency",
-        );
+        ] {
+            rejected(&GOOD.replace(from, to), why);
+        }
     }
 
     #[test]
