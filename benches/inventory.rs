@@ -37,12 +37,13 @@
 //! Diagnostics: `--only PHASE,…` runs some phases (e.g. under `perf record`);
 //! `--without-label KEY` strips a label before the memory phase, to show what it costs.
 
+mod common;
+
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dsched::config::ServeArgs;
 use dsched::domain::Node;
 use dsched::domain::selector::Selector;
 use dsched::fleet::{self, FleetSpec, Mutation, Rng};
@@ -55,7 +56,8 @@ use prost::bytes::{BufMut, Bytes};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
+
+use common::{Server, Table, median, ms, ratio, secs, timed};
 
 const GOAL_APPLY_PER_S: f64 = 500_000.0;
 const GOAL_RESYNC_S_PER_100K: f64 = 1.0;
@@ -800,7 +802,7 @@ fn query(inv: &Inventory, selector: &Selector, reps: usize) -> Query {
 struct Grpc {
     encoding: Vec<f64>,
     pre_encoded: Vec<f64>,
-    /// Pre-encoded requests against [`Server::start_wide_windows`].
+    /// Pre-encoded requests against [`start_wide_windows`].
     wide: Vec<f64>,
     wide_cores: Vec<f64>,
     /// Process CPU seconds per wall second while streaming (2.0 = both cores busy).
@@ -843,7 +845,7 @@ fn grpc(spec: &FleetSpec, args: &Args) -> Grpc {
             result.pre_encoded.push(t);
             result.pre_encoded_cores.push(cpu / t);
             server.stop().await;
-            let server = Server::start_wide_windows(args.shards, WIDE_WINDOW).await;
+            let server = start_wide_windows(args.shards, WIDE_WINDOW).await;
             let (t, cpu) = stream_pre_encoded(&server, encoded.clone(), args).await;
             result.wide.push(t);
             result.wide_cores.push(cpu / t);
@@ -853,77 +855,39 @@ fn grpc(spec: &FleetSpec, args: &Args) -> Grpc {
     result
 }
 
-/// A dsched server on 127.0.0.1:0, as `tests/it/support.rs` starts one.
-struct Server {
-    addr: std::net::SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Server {
-    async fn start(shards: usize) -> Server {
-        let mut config = ServeArgs::parse_from_env([("shards".to_owned(), shards.to_string())]);
-        config.listen = "127.0.0.1:0".parse().expect("address");
-        config.metrics_listen = "127.0.0.1:0".parse().expect("address");
-        let listener = TcpListener::bind(config.listen).await.expect("bind grpc");
-        let metrics = TcpListener::bind(config.metrics_listen)
+/// An experiment, not the shipped wiring: the same `Inventory` service alone on a tonic
+/// server whose HTTP/2 receive windows are `window` bytes instead of hyper's 1 MiB
+/// default, to show how much of the stream's rate flow control costs.
+async fn start_wide_windows(shards: usize, window: u32) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
+    let addr = listener.local_addr().expect("address");
+    let inventory = Arc::new(Inventory::new(shards));
+    let (_down_tx, down_rx) = tokio::sync::watch::channel(false);
+    let service = pb::inventory_server::InventoryServer::new(
+        dsched::grpc::inventory::InventoryService::new(inventory, down_rx),
+    )
+    .max_decoding_message_size(256 << 20)
+    .max_encoding_message_size(256 << 20);
+    let (stop, rx) = oneshot::channel();
+    let task = tokio::spawn(async move {
+        let _keep_open = _down_tx;
+        tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .initial_stream_window_size(Some(window))
+            .initial_connection_window_size(Some(window))
+            .add_service(service)
+            .serve_with_incoming_shutdown(
+                // As `server::run` does: the builder's `tcp_nodelay` does not reach
+                // sockets accepted from a listener of ours.
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                async {
+                    let _ = rx.await;
+                },
+            )
             .await
-            .expect("bind metrics");
-        let addr = listener.local_addr().expect("address");
-        let (stop, rx) = oneshot::channel();
-        let task = tokio::spawn(dsched::server::run(config, listener, metrics, async {
-            let _ = rx.await;
-        }));
-        Server { addr, stop, task }
-    }
-
-    /// An experiment, not the shipped wiring: the same `Inventory` service alone on a tonic
-    /// server whose HTTP/2 receive windows are `window` bytes instead of hyper's 1 MiB
-    /// default, to show how much of the stream's rate flow control costs.
-    async fn start_wide_windows(shards: usize, window: u32) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
-        let addr = listener.local_addr().expect("address");
-        let inventory = Arc::new(Inventory::new(shards));
-        let (_down_tx, down_rx) = tokio::sync::watch::channel(false);
-        let service = pb::inventory_server::InventoryServer::new(
-            dsched::grpc::inventory::InventoryService::new(inventory, down_rx),
-        )
-        .max_decoding_message_size(256 << 20)
-        .max_encoding_message_size(256 << 20);
-        let (stop, rx) = oneshot::channel();
-        let task = tokio::spawn(async move {
-            let _keep_open = _down_tx;
-            tonic::transport::Server::builder()
-                .tcp_nodelay(true)
-                .initial_stream_window_size(Some(window))
-                .initial_connection_window_size(Some(window))
-                .add_service(service)
-                .serve_with_incoming_shutdown(
-                    // As `server::run` does: the builder's `tcp_nodelay` does not reach
-                    // sockets accepted from a listener of ours.
-                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-                    async {
-                        let _ = rx.await;
-                    },
-                )
-                .await
-                .map_err(anyhow::Error::from)
-        });
-        Server { addr, stop, task }
-    }
-
-    async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect")
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(30), self.task).await;
-    }
+            .map_err(anyhow::Error::from)
+    });
+    Server { addr, stop, task }
 }
 
 /// Sends every request on one stream with at most `in_flight` unacknowledged, as a
@@ -1059,88 +1023,6 @@ impl tonic::codec::Codec for PreEncoded {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Output
-// ---------------------------------------------------------------------------
-
-#[derive(Default)]
-struct Table {
-    rows: Vec<[String; 4]>,
-}
-
-impl Table {
-    fn row(&mut self, figure: &str, value: String, goal: &str, met: Option<bool>) {
-        let met = match met {
-            Some(true) => "met",
-            Some(false) => "NOT MET",
-            None => "",
-        };
-        self.rows
-            .push([figure.to_owned(), value, goal.to_owned(), met.to_owned()]);
-    }
-
-    fn print(&self) {
-        let head = ["figure", "value", "goal", ""];
-        let width = |i: usize| {
-            self.rows
-                .iter()
-                .map(|r| r[i].chars().count())
-                .chain([head[i].len()])
-                .max()
-                .unwrap_or(0)
-        };
-        let w = [width(0), width(1), width(2), width(3)];
-        let line = |r: &[&str; 4]| {
-            println!(
-                "| {:<a$} | {:>b$} | {:<c$} | {:<d$} |",
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                a = w[0],
-                b = w[1],
-                c = w[2],
-                d = w[3]
-            );
-        };
-        println!();
-        line(&head);
-        println!(
-            "|{}|{}:|{}|{}|",
-            "-".repeat(w[0] + 2),
-            "-".repeat(w[1] + 1),
-            "-".repeat(w[2] + 2),
-            "-".repeat(w[3] + 2)
-        );
-        for r in &self.rows {
-            line(&[&r[0], &r[1], &r[2], &r[3]]);
-        }
-    }
-}
-
-/// `12×`, `1.2×`, `0.74×`: enough digits to tell a loss from a tie.
-fn ratio(r: f64) -> String {
-    if r >= 10.0 {
-        format!("{r:.0}×")
-    } else if r >= 1.0 {
-        format!("{r:.1}×")
-    } else {
-        format!("{r:.2}×")
-    }
-}
-
-fn timed<T>(f: impl FnOnce() -> T) -> (f64, T) {
-    let started = Instant::now();
-    let out = black_box(f());
-    (started.elapsed().as_secs_f64(), out)
-}
-
-fn median(xs: &[f64]) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
 fn rate(per_s: f64) -> String {
     let n = per_s.round() as u64;
     let s = n.to_string();
@@ -1152,22 +1034,6 @@ fn rate(per_s: f64) -> String {
         out.push(c);
     }
     format!("{out} nodes/s")
-}
-
-fn secs(t: f64) -> String {
-    if t >= 1.0 {
-        format!("{t:.2} s")
-    } else {
-        format!("{:.0} ms", t * 1e3)
-    }
-}
-
-fn ms(t: f64) -> String {
-    if t >= 0.01 {
-        format!("{:.1} ms", t * 1e3)
-    } else {
-        format!("{:.3} ms", t * 1e3)
-    }
 }
 
 fn list(runs: &[&Vec<f64>]) -> String {

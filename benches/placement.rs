@@ -42,13 +42,14 @@
 //!    per-round ratio of their throughputs, and the median per-round p50/p99 latency of
 //!    `Evaluate`. Client and server share the machine's cores, for every method alike.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use dsched::config::ServeArgs;
 use dsched::domain::Node;
 use dsched::domain::placement::{PodPlacement, Toleration};
 use dsched::domain::predicate::should_run;
@@ -56,11 +57,11 @@ use dsched::fleet::{self, FleetSpec};
 use dsched::grpc::pb;
 use dsched::index::Inventory;
 use dsched::index::plan::Plan;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
+
+use common::{Server, Table, median, ms, quantile, ratio, secs, timed, us};
 
 const GOAL_SELECTIVE_S: f64 = 20e-6;
 const GOAL_SELECTIVE_RATIO: f64 = 100.0;
@@ -798,158 +799,5 @@ async fn sync_fleet(server: &Server, nodes: &[Node]) {
     drop(tx);
     if applied != nodes.len() {
         eprintln!("WARNING: {applied} of {} nodes applied", nodes.len());
-    }
-}
-
-/// A dsched server on 127.0.0.1:0, as `tests/it/support.rs` starts one.
-struct Server {
-    addr: std::net::SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Server {
-    async fn start(shards: usize) -> Server {
-        let mut config = ServeArgs::parse_from_env([("shards".to_owned(), shards.to_string())]);
-        config.listen = "127.0.0.1:0".parse().expect("address");
-        config.metrics_listen = "127.0.0.1:0".parse().expect("address");
-        let listener = TcpListener::bind(config.listen).await.expect("bind grpc");
-        let metrics = TcpListener::bind(config.metrics_listen)
-            .await
-            .expect("bind metrics");
-        let addr = listener.local_addr().expect("address");
-        let (stop, rx) = oneshot::channel();
-        let task = tokio::spawn(dsched::server::run(config, listener, metrics, async {
-            let _ = rx.await;
-        }));
-        Server { addr, stop, task }
-    }
-
-    async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect")
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(30), self.task).await;
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Output
-// ---------------------------------------------------------------------------
-
-#[derive(Default)]
-struct Table {
-    rows: Vec<[String; 4]>,
-}
-
-impl Table {
-    fn row(&mut self, figure: &str, value: String, goal: &str, met: Option<bool>) {
-        let met = match (met, goal.starts_with('(')) {
-            (Some(true), _) => "met",
-            (Some(false), _) => "NOT MET",
-            (None, true) => "",
-            (None, false) => "(not judged at this size)",
-        };
-        self.rows
-            .push([figure.to_owned(), value, goal.to_owned(), met.to_owned()]);
-    }
-
-    fn print(&self) {
-        let head = ["figure", "value", "goal", ""];
-        let width = |i: usize| {
-            self.rows
-                .iter()
-                .map(|r| r[i].chars().count())
-                .chain([head[i].len()])
-                .max()
-                .unwrap_or(0)
-        };
-        let w = [width(0), width(1), width(2), width(3)];
-        let line = |r: &[&str; 4]| {
-            println!(
-                "| {:<a$} | {:>b$} | {:<c$} | {:<d$} |",
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                a = w[0],
-                b = w[1],
-                c = w[2],
-                d = w[3]
-            );
-        };
-        println!();
-        line(&head);
-        println!(
-            "|{}|{}:|{}|{}|",
-            "-".repeat(w[0] + 2),
-            "-".repeat(w[1] + 1),
-            "-".repeat(w[2] + 2),
-            "-".repeat(w[3] + 2)
-        );
-        for r in &self.rows {
-            line(&[&r[0], &r[1], &r[2], &r[3]]);
-        }
-    }
-}
-
-fn ratio(r: f64) -> String {
-    if r >= 10.0 {
-        format!("{r:.0}×")
-    } else if r >= 1.0 {
-        format!("{r:.1}×")
-    } else {
-        format!("{r:.2}×")
-    }
-}
-
-fn timed<T>(f: impl FnOnce() -> T) -> (f64, T) {
-    let started = Instant::now();
-    let out = black_box(f());
-    (started.elapsed().as_secs_f64(), out)
-}
-
-fn median(xs: &[f64]) -> f64 {
-    quantile(xs, 0.5)
-}
-
-/// The `q` quantile (nearest rank) of `xs`.
-fn quantile(xs: &[f64], q: f64) -> f64 {
-    if xs.is_empty() {
-        return f64::NAN;
-    }
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
-    v[rank - 1]
-}
-
-fn secs(t: f64) -> String {
-    if t >= 1.0 {
-        format!("{t:.2} s")
-    } else {
-        format!("{:.0} ms", t * 1e3)
-    }
-}
-
-fn ms(t: f64) -> String {
-    if t >= 0.01 {
-        format!("{:.1} ms", t * 1e3)
-    } else {
-        format!("{:.2} ms", t * 1e3)
-    }
-}
-
-fn us(t: f64) -> String {
-    if t >= 1e-3 {
-        format!("{:.2} ms", t * 1e3)
-    } else {
-        format!("{:.1} µs", t * 1e6)
     }
 }

@@ -36,12 +36,13 @@
 //! 4. **pure planner**: `domain::rollout::plan` on prebuilt inputs, and its parts
 //!    (`status`, `plan_manage`, `plan_rolling`, each of which groups pods again).
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use dsched::config::ServeArgs;
 use dsched::domain::predicate::Verdict;
 use dsched::domain::rollout::{self, RolloutInput, RolloutNode, RolloutPlan};
 use dsched::domain::validate::FieldPath;
@@ -58,11 +59,12 @@ use dsched::grpc::pb::rollout_server::Rollout as _;
 use dsched::grpc::rollout::RolloutService;
 use dsched::grpc::state::State;
 use dsched::index::plan::Plan;
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Request;
 use tonic::transport::Channel;
+
+use common::{Server, Table, max, median, min, ms};
 
 const NAMESPACE: &str = "kube-system";
 const ZONE_KEY: &str = "topology.kubernetes.io/zone";
@@ -395,7 +397,7 @@ async fn size(args: &Args, n: usize, table: &mut Table) {
     drop(state);
 
     if args.runs("grpc") {
-        let server = Server::start().await;
+        let server = Server::start(dsched::config::DEFAULT_SHARDS).await;
         let channel = server.channel().await;
         let t = Instant::now();
         load_over_grpc(&channel, &nodes, &pods_of).await;
@@ -757,44 +759,6 @@ fn planner(
 // gRPC
 // ---------------------------------------------------------------------------
 
-/// A dsched server on 127.0.0.1:0, as `tests/it/support.rs` starts one.
-struct Server {
-    addr: std::net::SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Server {
-    async fn start() -> Server {
-        let mut config = ServeArgs::parse_from_env(std::iter::empty::<(String, String)>());
-        config.listen = "127.0.0.1:0".parse().expect("address");
-        config.metrics_listen = "127.0.0.1:0".parse().expect("address");
-        let listener = TcpListener::bind(config.listen).await.expect("bind grpc");
-        let metrics = TcpListener::bind(config.metrics_listen)
-            .await
-            .expect("bind metrics");
-        let addr = listener.local_addr().expect("address");
-        let (stop, rx) = oneshot::channel();
-        let task = tokio::spawn(dsched::server::run(config, listener, metrics, async {
-            let _ = rx.await;
-        }));
-        Server { addr, stop, task }
-    }
-
-    async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect")
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(30), self.task).await;
-    }
-}
-
 /// Nodes, then every DaemonSet's pods, through one `Sync` stream, one batch at a time.
 async fn load_over_grpc(channel: &Channel, nodes: &[Node], pods: &[(Variant, Vec<pb::DaemonPod>)]) {
     let mut client = InventoryClient::new(channel.clone())
@@ -830,88 +794,4 @@ async fn load_over_grpc(channel: &Channel, nodes: &[Node], pods: &[(Variant, Vec
         assert!(ack.rejected.is_empty(), "batch {i} had rejections");
     }
     drop(tx);
-}
-
-// ---------------------------------------------------------------------------
-// Output
-// ---------------------------------------------------------------------------
-
-#[derive(Default)]
-struct Table {
-    rows: Vec<[String; 4]>,
-}
-
-impl Table {
-    fn row(&mut self, figure: &str, value: String, goal: &str, met: Option<bool>) {
-        let met = match met {
-            Some(true) => "met",
-            Some(false) => "NOT MET",
-            None => "",
-        };
-        self.rows
-            .push([figure.to_owned(), value, goal.to_owned(), met.to_owned()]);
-    }
-
-    fn print(&self) {
-        let head = ["figure", "value", "goal", ""];
-        let width = |i: usize| {
-            self.rows
-                .iter()
-                .map(|r| r[i].chars().count())
-                .chain([head[i].len()])
-                .max()
-                .unwrap_or(0)
-        };
-        let w = [width(0), width(1), width(2), width(3)];
-        let line = |r: &[&str; 4]| {
-            println!(
-                "| {:<a$} | {:>b$} | {:<c$} | {:<d$} |",
-                r[0],
-                r[1],
-                r[2],
-                r[3],
-                a = w[0],
-                b = w[1],
-                c = w[2],
-                d = w[3]
-            );
-        };
-        println!();
-        line(&head);
-        println!(
-            "|{}|{}:|{}|{}|",
-            "-".repeat(w[0] + 2),
-            "-".repeat(w[1] + 1),
-            "-".repeat(w[2] + 2),
-            "-".repeat(w[3] + 2)
-        );
-        for r in &self.rows {
-            line(&[&r[0], &r[1], &r[2], &r[3]]);
-        }
-    }
-}
-
-fn median(xs: &[f64]) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v[v.len() / 2]
-}
-
-fn min(xs: &[f64]) -> f64 {
-    xs.iter().copied().fold(f64::INFINITY, f64::min)
-}
-
-fn max(xs: &[f64]) -> f64 {
-    xs.iter().copied().fold(0.0, f64::max)
-}
-
-fn ms(t: f64) -> String {
-    if t < 0.01 {
-        format!("{:.2} ms", t * 1e3)
-    } else {
-        format!("{:.1} ms", t * 1e3)
-    }
 }
