@@ -247,16 +247,25 @@ pub struct RolloutViewInput<'a> {
     pub nodes: &'a [NodeView<'a>],
     /// Shared with the inventory, which hands out its pods without copying them.
     pub pods: &'a [Arc<DaemonPod>],
+    /// Where the caller already knows it: for each pod, the index in `nodes` of the node it
+    /// is on ([`NO_NODE`] when that node is not in `nodes`). Given this, `nodes` must have
+    /// distinct names, and the planner matches pods to nodes without hashing names.
+    pub pod_nodes: Option<&'a [u32]>,
     pub hash: &'a str,
     pub strategy: &'a UpdateStrategy,
     pub min_ready_seconds: i32,
     pub now: Time,
 }
 
+/// In [`RolloutViewInput::pod_nodes`]: the pod's node is not among the input nodes.
+pub const NO_NODE: u32 = u32::MAX;
+
 /// What one sync reads, generic over the node type.
 struct Ctx<'a, N> {
     nodes: &'a [N],
     pods: Vec<&'a DaemonPod>,
+    /// See [`RolloutViewInput::pod_nodes`].
+    pod_nodes: Option<&'a [u32]>,
     hash: &'a str,
     strategy: &'a UpdateStrategy,
     min_ready_seconds: i32,
@@ -268,6 +277,7 @@ impl<'a> From<&RolloutInput<'a>> for Ctx<'a, RolloutNode> {
         Ctx {
             nodes: i.nodes,
             pods: i.pods.iter().collect(),
+            pod_nodes: None,
             hash: i.hash,
             strategy: i.strategy,
             min_ready_seconds: i.min_ready_seconds,
@@ -281,6 +291,7 @@ impl<'a> From<&RolloutViewInput<'a>> for Ctx<'a, NodeView<'a>> {
         Ctx {
             nodes: i.nodes,
             pods: i.pods.iter().map(|p| &**p).collect(),
+            pod_nodes: i.pod_nodes,
             hash: i.hash,
             strategy: i.strategy,
             min_ready_seconds: i.min_ready_seconds,
@@ -321,20 +332,38 @@ impl<'a> Groups<'a> {
 
 fn group_pods<'a, N: PlannerNode>(cx: &Ctx<'a, N>) -> Groups<'a> {
     let n = cx.nodes.len();
-    // Name → group: the first input index carrying the name.
-    let mut first: FastMap<&str, u32> = FastMap::with_capacity_and_hasher(n, Default::default());
-    let group: Vec<u32> = cx
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, node)| *first.entry(node.name()).or_insert(i as u32))
-        .collect();
+    // Each pod's group: the first input index carrying its node's name. With `pod_nodes` the
+    // caller has matched them already (and the names are distinct: a node is its own group).
+    let (group, pod_node): (Vec<u32>, Vec<Option<u32>>) = match cx.pod_nodes {
+        Some(given) => (
+            (0..n as u32).collect(),
+            given
+                .iter()
+                .map(|&i| (i != NO_NODE && (i as usize) < n).then_some(i))
+                .collect(),
+        ),
+        None => {
+            let mut first: FastMap<&str, u32> =
+                FastMap::with_capacity_and_hasher(n, Default::default());
+            let group = cx
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, node)| *first.entry(node.name()).or_insert(i as u32))
+                .collect();
+            let pod_node = cx
+                .pods
+                .iter()
+                .map(|pod| first.get(pod.node.as_str()).copied())
+                .collect();
+            (group, pod_node)
+        }
+    };
     // Counting sort of the pods by group, stable in input order.
     let mut start = vec![0u32; n + 1];
     let mut pod_group: Vec<u32> = Vec::with_capacity(cx.pods.len());
     let (mut orphans, mut outdated) = (Vec::new(), false);
-    for &pod in &cx.pods {
-        let g = first.get(pod.node.as_str()).copied();
+    for (&pod, &g) in cx.pods.iter().zip(&pod_node) {
         if g.is_none() && pod.unscheduled && !pod.deleting {
             orphans.push(pod);
         }
@@ -347,7 +376,7 @@ fn group_pods<'a, N: PlannerNode>(cx: &Ctx<'a, N>) -> Groups<'a> {
             _ => pod_group.push(u32::MAX),
         }
     }
-    drop(first);
+    drop(pod_node);
     for g in 0..n {
         start[g + 1] += start[g];
     }
@@ -921,5 +950,102 @@ fn plan_of<N: PlannerNode>(cx: &Ctx<'_, N>) -> RolloutPlan {
         waiting,
         max_surge,
         max_unavailable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::validate::IntOrPercent;
+    use crate::fleet::Rng;
+
+    /// `plan_view` with the caller's pod → node matching answers exactly as `plan` does,
+    /// on random inputs: excluded and keep nodes, pods on unknown nodes, unscheduled pods,
+    /// duplicates, deleting and terminal pods, old and new revisions, waves.
+    #[test]
+    fn given_pod_nodes_plan_as_matching_by_name() {
+        let verdicts = [Verdict::RUN, Verdict::RUN, Verdict::KEEP, Verdict::EXCLUDE];
+        let phases = [PodPhase::Running, PodPhase::Pending, PodPhase::Failed];
+        let (mut with_creates, mut with_deletes) = (0, 0);
+        for seed in 0..300u64 {
+            let mut rng = Rng::new(seed);
+            let n = 1 + rng.below(30) as usize;
+            let nodes: Vec<RolloutNode> = (0..n)
+                .map(|i| RolloutNode {
+                    name: format!("node-{i:03}"),
+                    verdict: *rng.pick(&verdicts),
+                    domain: format!("zone-{}", rng.below(3)),
+                })
+                .collect();
+            let pods: Vec<DaemonPod> = (0..rng.below(45))
+                .map(|i| {
+                    let on = rng.below(n as u64 + 4) as usize;
+                    DaemonPod {
+                        namespace: "ns".into(),
+                        daemonset: "ds".into(),
+                        name: format!("pod-{i}"),
+                        node: format!("node-{on:03}"),
+                        revision_hash: if rng.percent(50.0) { "new" } else { "old" }.into(),
+                        ready: rng.percent(80.0),
+                        ready_since: Some(Time::from_seconds(rng.below(100) as i64)),
+                        created: Some(Time::from_seconds(rng.below(100) as i64)),
+                        deleting: rng.percent(10.0),
+                        phase: *rng.pick(&phases),
+                        generation: 1,
+                        unscheduled: rng.percent(10.0),
+                    }
+                })
+                .collect();
+            let strategy = UpdateStrategy {
+                max_unavailable: IntOrPercent::Int(1 + rng.below(3)),
+                topology_key: if rng.percent(50.0) {
+                    "zone".into()
+                } else {
+                    String::new()
+                },
+                ..UpdateStrategy::default()
+            };
+            let min_ready_seconds = rng.below(20) as i32;
+            let want = plan(&RolloutInput {
+                nodes: &nodes,
+                pods: &pods,
+                hash: "new",
+                strategy: &strategy,
+                min_ready_seconds,
+                now: Time::from_seconds(60),
+            });
+            let views: Vec<NodeView<'_>> = nodes
+                .iter()
+                .map(|node| NodeView {
+                    name: &node.name,
+                    verdict: node.verdict,
+                    domain: &node.domain,
+                })
+                .collect();
+            let shared: Vec<Arc<DaemonPod>> = pods.iter().cloned().map(Arc::new).collect();
+            let pod_nodes: Vec<u32> = pods
+                .iter()
+                .map(|p| {
+                    nodes
+                        .iter()
+                        .position(|node| node.name == p.node)
+                        .map_or(NO_NODE, |i| i as u32)
+                })
+                .collect();
+            let got = plan_view(&RolloutViewInput {
+                nodes: &views,
+                pods: &shared,
+                pod_nodes: Some(&pod_nodes),
+                hash: "new",
+                strategy: &strategy,
+                min_ready_seconds,
+                now: Time::from_seconds(60),
+            });
+            assert_eq!(got, want, "seed {seed}");
+            with_creates += usize::from(!want.create_on.is_empty());
+            with_deletes += usize::from(!want.delete.is_empty());
+        }
+        // The inputs exercise both halves of a sync.
+        assert!(with_creates > 50 && with_deletes > 50, "{with_creates} {with_deletes}");
     }
 }

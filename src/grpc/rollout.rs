@@ -18,6 +18,9 @@ use crate::telemetry;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// A pod whose node is not in `answer.names`.
+const NOT_LISTED: u32 = u32::MAX;
+
 pub struct RolloutService {
     state: State,
 }
@@ -67,10 +70,17 @@ impl RolloutService {
         let key = &ds.spec.strategy.topology_key;
         // Nodes that host a pod but may not keep it: their pods are misscheduled. Each with
         // its domain, read from the same lookup.
+        // Each pod's listed node (its index in `answer.names`), looked up once here and
+        // handed to the planner below, so the planner hashes no names itself.
+        let pod_listed: Vec<u32> = pods
+            .iter()
+            .map(|p| listed.get(p.node.as_str()).copied().unwrap_or(NOT_LISTED))
+            .collect();
         let mut hosting: Vec<&str> = pods
             .iter()
-            .map(|p| p.node.as_str())
-            .filter(|n| !listed.contains_key(n))
+            .zip(&pod_listed)
+            .filter(|&(_, &i)| i == NOT_LISTED)
+            .map(|(p, _)| p.node.as_str())
             .collect();
         hosting.sort_unstable();
         hosting.dedup();
@@ -95,17 +105,23 @@ impl RolloutService {
             )
         };
         drop(listed);
-        // Listed and excluded nodes merged by name, so the planner need not sort them.
+        // Listed and excluded nodes merged by name, so the planner need not sort them; where
+        // each listed and each excluded node lands in that list.
         let mut nodes: Vec<NodeView<'_>> = Vec::with_capacity(answer.names.len() + excluded.len());
+        let mut position_of_listed: Vec<u32> = Vec::with_capacity(answer.names.len());
+        let mut position_of_excluded: FastMap<&str, u32> =
+            FastMap::with_capacity_and_hasher(excluded.len(), Default::default());
         let mut rest = excluded.iter().peekable();
         for (i, (node, run)) in answer.names.iter().enumerate() {
             while let Some((name, domain)) = rest.next_if(|(name, _)| *name < &**node) {
+                position_of_excluded.insert(name, nodes.len() as u32);
                 nodes.push(NodeView {
                     name,
                     verdict: Verdict::EXCLUDE,
                     domain,
                 });
             }
+            position_of_listed.push(nodes.len() as u32);
             nodes.push(NodeView {
                 name: node,
                 verdict: if *run { Verdict::RUN } else { Verdict::KEEP },
@@ -115,15 +131,28 @@ impl RolloutService {
             });
         }
         for (name, domain) in rest {
+            position_of_excluded.insert(name, nodes.len() as u32);
             nodes.push(NodeView {
                 name,
                 verdict: Verdict::EXCLUDE,
                 domain,
             });
         }
+        let pod_nodes: Vec<u32> = pods
+            .iter()
+            .zip(&pod_listed)
+            .map(|(p, &i)| match i {
+                NOT_LISTED => position_of_excluded
+                    .get(p.node.as_str())
+                    .copied()
+                    .unwrap_or(rollout::NO_NODE),
+                i => position_of_listed[i as usize],
+            })
+            .collect();
         let plan = rollout::plan_view(&RolloutViewInput {
             nodes: &nodes,
             pods: &pods,
+            pod_nodes: Some(&pod_nodes),
             hash: ds.current_hash(),
             strategy: &ds.spec.strategy,
             min_ready_seconds: ds.spec.min_ready_seconds,
