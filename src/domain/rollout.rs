@@ -1046,6 +1046,9 @@ mod tests {
             with_deletes += usize::from(!want.delete.is_empty());
         }
         // The inputs exercise both halves of a sync.
-        assert!(with_creates > 50 && with_deletes > 50, "{with_creates} {with_deletes}");
+        assert!(
+            with_creates > 50 && with_deletes > 50,
+            "{with_creates} {with_deletes}"
+        );
     }
 }

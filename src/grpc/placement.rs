@@ -51,8 +51,7 @@ impl PlacementService {
                 let (ns, name) = daemonset_ref(r.namespace, r.name, &FieldPath::root("daemonset"))?;
                 self.state
                     .registry
-                    .get(&ns, &name)
-                    .map(|ds| ds.spec.placement)
+                    .with(&ns, &name, |ds| ds.spec.placement.clone())
                     .ok_or_else(|| not_found(&ns, &name))
             }
             (None, Some(p)) => {

@@ -228,6 +228,19 @@ impl Registry {
             .map(|e| e.value().clone())
     }
 
+    /// `f` of one DaemonSet, read in place under its entry's lock: for hot paths that need
+    /// a part of it (a placement) without copying its whole history.
+    pub fn with<R>(
+        &self,
+        namespace: &str,
+        name: &str,
+        f: impl FnOnce(&DaemonSet) -> R,
+    ) -> Option<R> {
+        self.sets
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .map(|e| f(e.value()))
+    }
+
     /// Every DaemonSet (of one namespace, or all when `namespace` is empty), by key.
     pub fn list(&self, namespace: &str) -> Vec<DaemonSet> {
         let mut out: Vec<DaemonSet> = self
