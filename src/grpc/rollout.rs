@@ -59,7 +59,14 @@ impl RolloutService {
             .get(&ns, &name)
             .ok_or_else(|| not_found(&ns, &name))?;
         let inventory = &self.state.inventory;
-        let answer = inventory.evaluate(&Plan::compile(&ds.spec.placement), None, usize::MAX);
+        let key = &ds.spec.strategy.topology_key;
+        // Every listed node, with its topology domain when the rollout goes by waves.
+        let mut answer = inventory.evaluate_labeled(
+            &Plan::compile(&ds.spec.placement),
+            None,
+            usize::MAX,
+            (!key.is_empty()).then_some(key.as_str()),
+        );
         let pods = inventory.pods_of(&ns, &name);
         // Listed name → its index in `answer.names`, borrowed: nothing allocated per node.
         let mut listed: FastMap<&str, u32> =
@@ -67,7 +74,6 @@ impl RolloutService {
         for (i, (node, _)) in answer.names.iter().enumerate() {
             listed.insert(node, i as u32);
         }
-        let key = &ds.spec.strategy.topology_key;
         // Nodes that host a pod but may not keep it: their pods are misscheduled. Each with
         // its domain, read from the same lookup.
         // Each pod's listed node (its index in `answer.names`), looked up once here and
@@ -99,9 +105,9 @@ impl RolloutService {
         let (values, domain_of) = if key.is_empty() {
             (vec![String::new()], Vec::new())
         } else {
-            inventory.label_values(
-                key,
-                &answer.names.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            (
+                std::mem::take(&mut answer.label_values),
+                std::mem::take(&mut answer.labels),
             )
         };
         drop(listed);

@@ -425,4 +425,42 @@ mod tests {
         assert_eq!(values, vec![String::new()]);
         assert!(of.iter().all(|&d| d == 0));
     }
+
+    /// `evaluate_labeled` gives each answered name the value `get_node` shows, on every page,
+    /// and the same names and counts as `evaluate`.
+    #[test]
+    fn labeled_evaluation_reads_each_answered_nodes_label() {
+        use crate::domain::placement::PodPlacement;
+        use crate::index::plan::Plan;
+        let inv = Inventory::new(4);
+        inv.upsert_nodes(&fleet::generate(&FleetSpec::nodes(700)));
+        let plan = Plan::compile(&PodPlacement::default());
+        let key = "topology.kubernetes.io/zone";
+        for limit in [usize::MAX, 50] {
+            let (mut after, mut pages) = (None::<String>, 0);
+            loop {
+                let plain = inv.evaluate(&plan, after.as_deref(), limit);
+                let labeled = inv.evaluate_labeled(&plan, after.as_deref(), limit, Some(key));
+                assert_eq!(plain.names, labeled.names);
+                assert_eq!(
+                    (plain.should_run, plain.keep),
+                    (labeled.should_run, labeled.keep)
+                );
+                assert_eq!(labeled.labels.len(), labeled.names.len());
+                assert_eq!(labeled.label_values[0], "");
+                for ((name, _), &l) in labeled.names.iter().zip(&labeled.labels) {
+                    let (node, _) = inv.get_node(name).expect("listed");
+                    let want = node.labels.get(key).cloned().unwrap_or_default();
+                    assert_eq!(labeled.label_values[l as usize], want, "{name}");
+                }
+                assert!(plain.labels.is_empty() && plain.label_values.is_empty());
+                pages += 1;
+                match labeled.next_after {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            assert!(pages >= if limit == 50 { 10 } else { 1 });
+        }
+    }
 }

@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 use super::Inventory;
 use super::shard::Shard;
 use crate::domain::TaintEffect;
@@ -240,20 +242,40 @@ pub struct Evaluation {
     pub names: Vec<(Arc<str>, bool)>,
     /// The last name of this page when more follow.
     pub next_after: Option<String>,
+    /// With [`Inventory::evaluate_labeled`]: per name of `names`, its value of the label,
+    /// as an index into `label_values` (index 0 is `""`: no such label).
+    pub labels: Vec<u32>,
+    pub label_values: Vec<String>,
 }
+
+/// One answered name before the merge: its first 16 bytes (big-endian, so it orders like the
+/// name), the name, whether it is shouldRun, and its label value's index.
+type Entry = (u128, Arc<str>, bool, u32);
 
 impl Inventory {
     /// Runs `plan` over every shard: counts always; names (shouldRun and keep together, in
     /// name order after `after`, at most `limit`) unless `limit` is 0.
     pub fn evaluate(&self, plan: &Plan, after: Option<&str>, limit: usize) -> Evaluation {
+        self.evaluate_labeled(plan, after, limit, None)
+    }
+
+    /// [`Inventory::evaluate`], and with `label` each answered node's value of that label
+    /// (`labels` and `label_values`), read from the records while their shard is locked
+    /// anyway: a rollout's topology domains without a lookup per name.
+    pub fn evaluate_labeled(
+        &self,
+        plan: &Plan,
+        after: Option<&str>,
+        limit: usize,
+        label: Option<&str>,
+    ) -> Evaluation {
         let mut out = Evaluation {
             revision: self.revision(),
+            label_values: label.map(|_| vec![String::new()]).unwrap_or_default(),
             ..Evaluation::default()
         };
-        // Each shard answers its names in order; a k-way merge keeps the order without
-        // comparing every name with every other (the heap holds one name per shard).
-        let mut runs: Vec<Vec<(u128, Arc<str>, bool)>> = Vec::new();
-        // The first 16 bytes, big-endian: orders like the name itself, ties broken by it.
+        let mut value_index: FastMap<String, u32> = FastMap::default();
+        let mut runs: Vec<Vec<Entry>> = Vec::new();
         let prefix = |name: &str| {
             let mut b = [0u8; 16];
             let n = name.len().min(16);
@@ -274,11 +296,25 @@ impl Inventory {
             out.should_run += run.len() as usize;
             out.keep += keep.len() as usize;
             let either = &run | &keep;
+            let read_label = label.map(|key| shard.slot_label_reader(key));
+            // This shard's values → their index among all values (few distinct values).
+            let mut local: FastMap<&str, u32> = FastMap::default();
+            let mut label_of = |slot: u32| -> u32 {
+                let Some(value) = read_label.as_ref().and_then(|read| read(slot)) else {
+                    return 0;
+                };
+                *local.entry(value).or_insert_with(|| {
+                    *value_index.entry(value.to_owned()).or_insert_with(|| {
+                        out.label_values.push(value.to_owned());
+                        (out.label_values.len() - 1) as u32
+                    })
+                })
+            };
             // One more than a page tells whether another page follows.
-            let names: Vec<(u128, Arc<str>, bool)> = shard
+            let names: Vec<Entry> = shard
                 .names_in_order(&either, after, limit.saturating_add(1))
                 .into_iter()
-                .map(|(name, slot)| (prefix(&name), name, run.contains(slot)))
+                .map(|(name, slot)| (prefix(&name), name, run.contains(slot), label_of(slot)))
                 .collect();
             if !names.is_empty() {
                 runs.push(names);
@@ -287,9 +323,15 @@ impl Inventory {
         let mut found = merge_runs(runs, limit.saturating_add(1));
         if found.len() > limit {
             found.truncate(limit);
-            out.next_after = found.last().map(|(name, _)| name.to_string());
+            out.next_after = found.last().map(|(name, _, _)| name.to_string());
         }
-        out.names = found;
+        if label.is_some() {
+            out.labels = found.iter().map(|&(_, _, l)| l).collect();
+        }
+        out.names = found
+            .into_iter()
+            .map(|(name, run, _)| (name, run))
+            .collect();
         out
     }
 }
@@ -302,35 +344,36 @@ impl Inventory {
 /// concatenated and stably sorted: the sort finds the sorted runs and merges them with one
 /// comparison per element and level. When a page is a small part of them, a heap holding one
 /// name per shard stops after `want` names.
-fn merge_runs(mut runs: Vec<Vec<(u128, Arc<str>, bool)>>, want: usize) -> Vec<(Arc<str>, bool)> {
+fn merge_runs(mut runs: Vec<Vec<Entry>>, want: usize) -> Vec<(Arc<str>, bool, u32)> {
     let candidates: usize = runs.iter().map(Vec::len).sum();
-    let order = |a: &(u128, Arc<str>, bool), b: &(u128, Arc<str>, bool)| {
-        a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1))
-    };
+    let order = |a: &Entry, b: &Entry| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1));
     if candidates <= want.saturating_mul(2) {
-        let mut all: Vec<(u128, Arc<str>, bool)> = Vec::with_capacity(candidates);
+        let mut all: Vec<Entry> = Vec::with_capacity(candidates);
         for run in runs {
             all.extend(run);
         }
         all.sort_by(order);
         all.truncate(want);
-        return all.into_iter().map(|(_, name, run)| (name, run)).collect();
+        return all
+            .into_iter()
+            .map(|(_, name, run, label)| (name, run, label))
+            .collect();
     }
     let mut found = Vec::with_capacity(want.min(candidates));
     let mut iters: Vec<_> = runs.drain(..).map(Vec::into_iter).collect();
     let mut heap = std::collections::BinaryHeap::new();
     for (i, r) in iters.iter_mut().enumerate() {
-        if let Some((p, name, run)) = r.next() {
-            heap.push(std::cmp::Reverse((p, name, i, run)));
+        if let Some((p, name, run, label)) = r.next() {
+            heap.push(std::cmp::Reverse((p, name, i, run, label)));
         }
     }
-    while let Some(std::cmp::Reverse((_, name, i, run))) = heap.pop() {
-        found.push((name, run));
+    while let Some(std::cmp::Reverse((_, name, i, run, label))) = heap.pop() {
+        found.push((name, run, label));
         if found.len() >= want {
             break;
         }
-        if let Some((p, name, run)) = iters[i].next() {
-            heap.push(std::cmp::Reverse((p, name, i, run)));
+        if let Some((p, name, run, label)) = iters[i].next() {
+            heap.push(std::cmp::Reverse((p, name, i, run, label)));
         }
     }
     found

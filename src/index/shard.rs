@@ -310,6 +310,18 @@ impl Shard {
         }
     }
 
+    /// A reader of label `key` by slot (see [`Shard::label_reader`]): for callers that hold
+    /// slots already, such as an evaluation walking its answer.
+    pub(crate) fn slot_label_reader<'s>(&'s self, key: &str) -> impl Fn(u32) -> Option<&'s str> {
+        let key = self.syms.lookup(key);
+        move |slot| {
+            let key = key?;
+            let record = self.slots.get(slot as usize)?.as_ref()?;
+            let (_, value) = record.labels().iter().find(|(k, _)| *k == key)?;
+            Some(self.syms.resolve(*value))
+        }
+    }
+
     /// The name of the node in `slot`.
     pub(crate) fn name_of(&self, slot: u32) -> Option<&Arc<str>> {
         let record = self.slots.get(slot as usize)?.as_ref()?;
