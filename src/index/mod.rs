@@ -256,8 +256,8 @@ impl Inventory {
     /// The value of label `key` on each node of `names`, as indexes into a list of the
     /// distinct values (`""`, index 0, for a node without the label or not in the
     /// inventory). Each shard is locked once, for its share of the names, and each node's
-    /// labels are read in place: this is how a rollout finds every node's topology domain
-    /// without materializing nodes.
+    /// labels are read in place, without materializing nodes. (An evaluation reads them
+    /// more cheaply still, by slot: [`Inventory::evaluate_labeled`].)
     pub fn label_values<S: AsRef<str>>(&self, key: &str, names: &[S]) -> (Vec<String>, Vec<u32>) {
         let mut values = vec![String::new()];
         let mut index: HashMap<String, u32, RandomState> = HashMap::default();
