@@ -257,6 +257,28 @@ pub struct RolloutViewInput<'a> {
     pub now: Time,
 }
 
+/// Whether a pod's revision hash is `hash`. Every sync compares every pod's hash several
+/// times; hashes are short, and comparing their bytes inline avoids a `memcmp` call each
+/// time (a measurable share of a sync on 10,000 pods).
+#[inline]
+fn same_hash(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i + 8 <= a.len() {
+        let (x, y) = (&a[i..i + 8], &b[i..i + 8]);
+        if u64::from_ne_bytes(x.try_into().unwrap_or_default())
+            != u64::from_ne_bytes(y.try_into().unwrap_or_default())
+        {
+            return false;
+        }
+        i += 8;
+    }
+    a[i..].iter().zip(&b[i..]).all(|(x, y)| x == y)
+}
+
 /// In [`RolloutViewInput::pod_nodes`]: the pod's node is not among the input nodes.
 pub const NO_NODE: u32 = u32::MAX;
 
@@ -369,7 +391,7 @@ fn group_pods<'a, N: PlannerNode>(cx: &Ctx<'a, N>) -> Groups<'a> {
         }
         match g {
             Some(g) if !(pod.deleting && pod.phase.is_terminal()) => {
-                outdated |= !pod.deleting && pod.revision_hash != cx.hash;
+                outdated |= !pod.deleting && !same_hash(&pod.revision_hash, cx.hash);
                 start[g as usize + 1] += 1;
                 pod_group.push(g);
             }
@@ -527,7 +549,7 @@ fn manage<'a, N: PlannerNode>(
         }
         let (mut oldest_new, mut oldest_old) = (None, None);
         for pod in running {
-            let slot = if pod.revision_hash == cx.hash {
+            let slot = if same_hash(&pod.revision_hash, cx.hash) {
                 &mut oldest_new
             } else {
                 &mut oldest_old
@@ -554,7 +576,7 @@ fn updated_pods<'a>(
 ) -> Option<(Option<&'a DaemonPod>, Option<&'a DaemonPod>)> {
     let (mut new, mut old) = (None, None);
     for pod in pods.iter().copied().filter(|p| !p.deleting) {
-        let slot = if pod.revision_hash == hash {
+        let slot = if same_hash(&pod.revision_hash, hash) {
             &mut new
         } else {
             &mut old
@@ -701,7 +723,9 @@ fn rolling_update<'a, N: PlannerNode>(
             entries.iter().map(|&i| {
                 let pods = groups.of(i as usize);
                 let live = updated_pods(pods, hash);
-                let old_deleting = pods.iter().any(|p| p.deleting && p.revision_hash != hash);
+                let old_deleting = pods
+                    .iter()
+                    .any(|p| p.deleting && !same_hash(&p.revision_hash, hash));
                 (name(i), live, old_deleting)
             }),
             partition,
@@ -835,7 +859,7 @@ fn status_of<N: PlannerNode>(cx: &Ctx<'_, N>, groups: &Groups<'_>) -> Status {
         s.current_number_scheduled += 1;
         s.number_ready += u32::from(is_ready(first));
         s.number_available += u32::from(cx.available(first));
-        s.updated_number_scheduled += u32::from(first.revision_hash == cx.hash);
+        s.updated_number_scheduled += u32::from(same_hash(&first.revision_hash, cx.hash));
     }
     s.number_unavailable = s.desired_number_scheduled - s.number_available;
     s
