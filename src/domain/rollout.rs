@@ -983,6 +983,28 @@ mod tests {
     use crate::domain::validate::IntOrPercent;
     use crate::fleet::Rng;
 
+    #[test]
+    fn same_hash_is_string_equality() {
+        let hashes = [
+            "",
+            "a",
+            "new",
+            "agent-v1",
+            "agent-v2",
+            "agent-v10",
+            "6d4c9f7b8",
+            "6d4c9f7b9",
+            "0123456789abcdef",
+            "0123456789abcdeg",
+            "0123456789abcdef0",
+        ];
+        for a in hashes {
+            for b in hashes {
+                assert_eq!(same_hash(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+    }
+
     /// `plan_view` with the caller's pod → node matching answers exactly as `plan` does,
     /// on random inputs: excluded and keep nodes, pods on unknown nodes, unscheduled pods,
     /// duplicates, deleting and terminal pods, old and new revisions, waves.
