@@ -29,6 +29,9 @@ pub struct LoadSpec {
     pub rps: Option<f64>,
     /// Per-request deadline; a request that exceeds it counts as `DeadlineExceeded`.
     pub timeout: Duration,
+    /// Print a progress line (requests and errors in the last interval) this often while
+    /// the run lasts; the full per-window figures come with the report.
+    pub progress: Option<Duration>,
 }
 
 impl LoadSpec {
@@ -39,6 +42,7 @@ impl LoadSpec {
             duration: None,
             rps: None,
             timeout: Duration::from_secs(20),
+            progress: None,
         }
     }
 }
@@ -165,7 +169,30 @@ pub async fn run(
         "a total or a duration"
     );
     let next = Arc::new(AtomicU64::new(0));
+    // Finished and failed requests so far, for the progress lines.
+    let finished = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
     let start = Instant::now();
+    let reporter = load.progress.map(|every| {
+        let finished = finished.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at((start + every).into(), every);
+            let (mut done_before, mut failed_before) = (0, 0);
+            loop {
+                tick.tick().await;
+                let (done, failed) = (
+                    finished.0.load(Ordering::Relaxed),
+                    finished.1.load(Ordering::Relaxed),
+                );
+                eprintln!(
+                    "  {:>6.0} s  {:>8.0} req/s  {} errors",
+                    start.elapsed().as_secs_f64(),
+                    (done - done_before) as f64 / every.as_secs_f64(),
+                    failed - failed_before
+                );
+                (done_before, failed_before) = (done, failed);
+            }
+        })
+    });
     let deadline = load.duration.map(|d| start + d);
     let mut workers = Vec::with_capacity(load.concurrency.max(1));
     for w in 0..load.concurrency.max(1) {
@@ -175,6 +202,7 @@ pub async fn run(
             names.clone(),
         );
         let next = next.clone();
+        let finished = finished.clone();
         let load = load.clone();
         workers.push(tokio::spawn(async move {
             let mut samples = Vec::new();
@@ -210,6 +238,10 @@ pub async fn run(
                         Some(Arc::from("the load generator's timeout elapsed")),
                     ),
                 };
+                finished.0.fetch_add(1, Ordering::Relaxed);
+                if code != Code::Ok {
+                    finished.1.fetch_add(1, Ordering::Relaxed);
+                }
                 samples.push(Sample {
                     at: done - start,
                     latency: done - planned,
@@ -225,6 +257,9 @@ pub async fn run(
         if let Ok(mut s) = worker.await {
             samples.append(&mut s);
         }
+    }
+    if let Some(reporter) = reporter {
+        reporter.abort();
     }
     samples.sort_unstable_by_key(|s| s.at);
     let elapsed = samples.last().map_or(Duration::ZERO, |s| s.at);

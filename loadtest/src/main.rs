@@ -174,7 +174,8 @@ struct RunArgs {
     /// The server's Prometheus endpoint, for its CPU and resident memory.
     #[arg(long, env = "DSCHED_LOADTEST_METRICS")]
     metrics_url: Option<String>,
-    /// Print a line per interval (throughput, p50/p99, errors, server memory and CPU).
+    /// Report per interval: a progress line while a scenario runs, and per-window
+    /// throughput, p50/p99 and errors, and the server's memory and CPU, in the report.
     #[arg(long, value_parser = duration)]
     interval: Option<Duration>,
     /// Write ghz's JSON report here; with several scenarios the path must contain
@@ -310,6 +311,7 @@ async fn run_command(mut args: RunArgs) -> anyhow::Result<bool> {
         duration: args.duration,
         rps: args.rps,
         timeout: args.timeout,
+        progress: args.interval,
     };
     let run_start = std::time::Instant::now();
     let mut rows = Vec::new();
@@ -463,11 +465,11 @@ fn describe_writes(w: &WriteOutcome) -> String {
 }
 
 fn print_windows(outcome: &Outcome, every: Duration) {
-    println!("\n  window      rps        p50        p99   errors");
+    println!("\n  from      rps        p50        p99   errors");
     for w in outcome.windows(every) {
         println!(
-            "  {:>6}  {:>7.0}  {:>9}  {:>9}  {:>7}",
-            fmt_duration(w.start),
+            "  {:>4.0} s  {:>7.0}  {:>9}  {:>9}  {:>7}",
+            w.start.as_secs_f64(),
             w.rps(),
             fmt_duration(w.p50),
             fmt_duration(w.p99),

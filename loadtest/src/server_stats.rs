@@ -43,7 +43,8 @@ pub async fn scrape(client: &reqwest::Client, url: &str) -> anyhow::Result<(f64,
     ))
 }
 
-/// Scrapes `url` every `every` until `stop` turns true; returns the samples.
+/// Scrapes `url` every `every` until `stop` turns true, printing a line per scrape to
+/// stderr; returns the samples.
 pub async fn sample(
     url: String,
     every: Duration,
@@ -60,12 +61,22 @@ pub async fn sample(
             _ = stop.changed() => {}
         }
         let (resident_bytes, cpu_seconds, nodes) = scrape(&client, &url).await?;
-        samples.push(ServerSample {
+        let sample = ServerSample {
             at: start.elapsed(),
             resident_bytes,
             cpu_seconds,
             nodes,
-        });
+        };
+        if let Some(previous) = samples.last() {
+            eprintln!(
+                "  {:>6.0} s  server: {:.1} MiB resident, {:.2} cores, {} nodes",
+                sample.at.as_secs_f64(),
+                sample.resident_bytes / f64::from(1 << 20),
+                cpu_cores(previous, &sample),
+                sample.nodes
+            );
+        }
+        samples.push(sample);
         if *stop.borrow() {
             return Ok(samples);
         }
