@@ -57,6 +57,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
+use tonic::transport::Channel;
+
 use common::{Server, Table, median, ms, ratio, secs, timed};
 
 const GOAL_APPLY_PER_S: f64 = 500_000.0;
@@ -836,17 +838,17 @@ fn grpc(spec: &FleetSpec, args: &Args) -> Grpc {
         dsched::telemetry::metrics_handle();
         for _ in 0..args.reps {
             let server = Server::start(args.shards).await;
-            let (t, cpu) = stream_encoding(&server, requests.clone(), args).await;
+            let (t, cpu) = stream_encoding(server.channel().await, requests.clone(), args).await;
             result.encoding.push(t);
             result.encoding_cores.push(cpu / t);
             server.stop().await;
             let server = Server::start(args.shards).await;
-            let (t, cpu) = stream_pre_encoded(&server, encoded.clone(), args).await;
+            let (t, cpu) = stream_pre_encoded(server.channel().await, encoded.clone(), args).await;
             result.pre_encoded.push(t);
             result.pre_encoded_cores.push(cpu / t);
             server.stop().await;
             let server = start_wide_windows(args.shards, WIDE_WINDOW).await;
-            let (t, cpu) = stream_pre_encoded(&server, encoded.clone(), args).await;
+            let (t, cpu) = stream_pre_encoded(server.channel().await, encoded.clone(), args).await;
             result.wide.push(t);
             result.wide_cores.push(cpu / t);
             server.stop().await;
@@ -855,10 +857,32 @@ fn grpc(spec: &FleetSpec, args: &Args) -> Grpc {
     result
 }
 
+/// The wide-window experiment's server.
+struct WideServer {
+    addr: std::net::SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl WideServer {
+    async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.task).await;
+    }
+}
+
 /// An experiment, not the shipped wiring: the same `Inventory` service alone on a tonic
 /// server whose HTTP/2 receive windows are `window` bytes instead of hyper's 1 MiB
 /// default, to show how much of the stream's rate flow control costs.
-async fn start_wide_windows(shards: usize, window: u32) -> Server {
+async fn start_wide_windows(shards: usize, window: u32) -> WideServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
     let addr = listener.local_addr().expect("address");
     let inventory = Arc::new(Inventory::new(shards));
@@ -887,7 +911,7 @@ async fn start_wide_windows(shards: usize, window: u32) -> Server {
             .await
             .map_err(anyhow::Error::from)
     });
-    Server { addr, stop, task }
+    WideServer { addr, stop, task }
 }
 
 /// Sends every request on one stream with at most `in_flight` unacknowledged, as a
@@ -955,11 +979,11 @@ fn cpu_seconds() -> f64 {
 }
 
 async fn stream_encoding(
-    server: &Server,
+    channel: Channel,
     requests: Vec<pb::SyncRequest>,
     args: &Args,
 ) -> (f64, f64) {
-    let mut client = pb::inventory_client::InventoryClient::new(server.channel().await)
+    let mut client = pb::inventory_client::InventoryClient::new(channel)
         .max_decoding_message_size(256 << 20)
         .max_encoding_message_size(256 << 20);
     pipeline(requests, args.in_flight, async |stream| {
@@ -968,8 +992,8 @@ async fn stream_encoding(
     .await
 }
 
-async fn stream_pre_encoded(server: &Server, encoded: Vec<Bytes>, args: &Args) -> (f64, f64) {
-    let mut grpc = tonic::client::Grpc::new(server.channel().await)
+async fn stream_pre_encoded(channel: Channel, encoded: Vec<Bytes>, args: &Args) -> (f64, f64) {
+    let mut grpc = tonic::client::Grpc::new(channel)
         .max_decoding_message_size(256 << 20)
         .max_encoding_message_size(256 << 20);
     pipeline(encoded, args.in_flight, async |stream| {

@@ -8,7 +8,8 @@
 //!   key, key=value and taint; daemon pods; `Sync` sessions with resync mark-and-sweep.
 //! - [`grpc`]: the only code that names tonic/prost types: conversions with validation, the
 //!   service handlers, the edge layer (metrics, shedding), and the one error → status map.
-//! - [`server`]: wiring of services, reflection, health and graceful drain.
+//! - [`server`]: wiring of services, reflection, health and graceful drain;
+//!   [`local_server`] runs it in-process on 127.0.0.1 for tests and benchmarks.
 //! - [`cli`]: the client subcommands (`apply`, `nodes sync`, `get`, `eval`, `explain`,
 //!   `rollout`, `delete`): Kubernetes YAML/JSON in, kubectl-style answers out.
 //! - [`config`], [`telemetry`]: flags and env vars; logs and metrics.
@@ -22,6 +23,7 @@ pub mod error;
 pub mod fleet;
 pub mod grpc;
 pub mod index;
+pub mod local_server;
 pub mod registry;
 pub mod server;
 pub mod telemetry;

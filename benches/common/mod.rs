@@ -8,8 +8,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use dsched::config::ServeArgs;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use dsched::local_server::LocalServer;
 use tonic::transport::Channel;
 
 /// The closing table: one row per figure, with its goal and whether it is met.
@@ -140,33 +139,18 @@ pub fn us(t: f64) -> String {
     }
 }
 
-/// A dsched server on 127.0.0.1:0, as `tests/it/support.rs` starts one.
-pub struct Server {
-    pub addr: std::net::SocketAddr,
-    pub stop: oneshot::Sender<()>,
-    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
+/// A dsched server in this process on 127.0.0.1 (`dsched::local_server`).
+pub struct Server(LocalServer);
 
 impl Server {
     /// The default configuration with `shards` lock shards.
     pub async fn start(shards: usize) -> Server {
-        let mut config = ServeArgs::parse_from_env([("shards".to_owned(), shards.to_string())]);
-        config.listen = "127.0.0.1:0".parse().expect("address");
-        config.metrics_listen = "127.0.0.1:0".parse().expect("address");
-        let listener = TcpListener::bind(config.listen).await.expect("bind grpc");
-        let metrics = TcpListener::bind(config.metrics_listen)
-            .await
-            .expect("bind metrics");
-        let addr = listener.local_addr().expect("address");
-        let (stop, rx) = oneshot::channel();
-        let task = tokio::spawn(dsched::server::run(config, listener, metrics, async {
-            let _ = rx.await;
-        }));
-        Server { addr, stop, task }
+        let config = ServeArgs::parse_from_env([("shards".to_owned(), shards.to_string())]);
+        Server(LocalServer::start(config).await.expect("server starts"))
     }
 
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
+        Channel::from_shared(self.0.url())
             .expect("url")
             .connect()
             .await
@@ -174,7 +158,6 @@ impl Server {
     }
 
     pub async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(30), self.task).await;
+        let _ = self.0.stop(Duration::from_secs(30)).await;
     }
 }

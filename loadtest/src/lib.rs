@@ -2,11 +2,10 @@
 //! ([`seed`]), the unary scenarios ([`scenario`]), the closed- and open-loop driver
 //! ([`driver`]), `Sync` writers that churn the inventory while queries run ([`writers`]),
 //! the server's own CPU and memory read from its `/metrics` ([`server_stats`]), and reports in
-//! ghz's JSON shape ([`report`]), and a server in this process for tests ([`local`]). The binary (`src/main.rs`) is a thin command line over
+//! ghz's JSON shape ([`report`]). The binary (`src/main.rs`) is a thin command line over
 //! these; the tests drive them directly.
 
 pub mod driver;
-pub mod local;
 pub mod report;
 pub mod scenario;
 pub mod seed;

@@ -11,8 +11,8 @@ use dsched::domain::predicate::should_run;
 use dsched::grpc::pb;
 use dsched::grpc::pb::placement_client::PlacementClient;
 use dsched::grpc::pb::rollout_client::RolloutClient;
+use dsched::local_server::LocalServer;
 use dsched_loadtest::driver::{self, LoadSpec};
-use dsched_loadtest::local::LocalServer;
 use dsched_loadtest::report::GhzReport;
 use dsched_loadtest::scenario::Scenario;
 use dsched_loadtest::seed::{self, SeedSpec};
@@ -23,8 +23,8 @@ use tonic::transport::Channel;
 
 /// A local server and one channel to it.
 async fn start() -> (LocalServer, Channel) {
-    let server = LocalServer::start().await.expect("server");
-    let channel = dsched_loadtest::connect(&server.url, 1)
+    let server = LocalServer::start_default().await.expect("server");
+    let channel = dsched_loadtest::connect(&server.url(), 1)
         .await
         .expect("connect")
         .remove(0);
@@ -126,7 +126,7 @@ async fn seeding_then_every_scenario_then_writers_with_resyncs() {
         },
         stop_rx,
     ));
-    let channels = dsched_loadtest::connect(&server.url, 2)
+    let channels = dsched_loadtest::connect(&server.url(), 2)
         .await
         .expect("connect");
     for scenario in Scenario::ALL {
@@ -180,18 +180,21 @@ async fn seeding_then_every_scenario_then_writers_with_resyncs() {
 
     // The server's own figures come from its /metrics.
     let (rss, cpu, nodes) =
-        dsched_loadtest::server_stats::scrape(&reqwest::Client::new(), &server.metrics_url)
+        dsched_loadtest::server_stats::scrape(&reqwest::Client::new(), &server.metrics_url())
             .await
             .expect("scrape");
     assert!(rss > 0.0 && cpu > 0.0);
     assert_eq!(nodes, 1_000.0);
-    server.stop().await.expect("clean shutdown");
+    server
+        .stop(std::time::Duration::from_secs(30))
+        .await
+        .expect("clean shutdown");
 }
 
 #[tokio::test]
 async fn a_failing_call_is_counted_not_hidden() {
     let (server, _) = start().await;
-    let channels = dsched_loadtest::connect(&server.url, 1)
+    let channels = dsched_loadtest::connect(&server.url(), 1)
         .await
         .expect("connect");
     // Nothing is seeded: the DaemonSet is unknown, so every call is NOT_FOUND.
@@ -212,5 +215,8 @@ async fn a_failing_call_is_counted_not_hidden() {
     );
     assert_eq!(report.status_code_distribution.get("NotFound"), Some(&10));
     assert_eq!(report.errors(), 10);
-    server.stop().await.expect("clean shutdown");
+    server
+        .stop(std::time::Duration::from_secs(30))
+        .await
+        .expect("clean shutdown");
 }

@@ -586,7 +586,7 @@ mod against_a_seeded_server {
     use dsched::grpc::pb::inventory_client::InventoryClient;
     use dsched::grpc::pb::placement_client::PlacementClient;
     use dsched::grpc::pb::rollout_client::RolloutClient;
-    use dsched_loadtest::local::LocalServer;
+    use dsched::local_server::LocalServer;
     use dsched_loadtest::seed::{self, SeedSpec};
     use prost::Message;
     use tonic::transport::Channel;
@@ -686,8 +686,8 @@ mod against_a_seeded_server {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_config_request_succeeds() {
-        let server = LocalServer::start().await.expect("server");
-        let channel = dsched_loadtest::connect(&server.url, 1)
+        let server = LocalServer::start_default().await.expect("server");
+        let channel = dsched_loadtest::connect(&server.url(), 1)
             .await
             .expect("connect")
             .remove(0);
@@ -715,6 +715,9 @@ mod against_a_seeded_server {
             "ghz configs that fail against a seeded server:\n  {}",
             failures.join("\n  ")
         );
-        server.stop().await.expect("clean shutdown");
+        server
+            .stop(std::time::Duration::from_secs(30))
+            .await
+            .expect("clean shutdown");
     }
 }

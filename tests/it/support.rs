@@ -8,19 +8,18 @@ use std::time::Duration;
 use dsched::config::ServeArgs;
 use dsched::grpc::pb;
 use dsched::grpc::pb::inventory_client::InventoryClient;
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use dsched::local_server::LocalServer;
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Code, Status, Streaming};
 
-/// A running server; stopped (and awaited) by [`TestServer::stop`], aborted on drop.
+/// A running server (`dsched::local_server`); stopped (and awaited) by
+/// [`TestServer::stop`], aborted on drop.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub metrics_addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<anyhow::Result<()>>>,
+    server: LocalServer,
 }
 
 impl TestServer {
@@ -30,34 +29,21 @@ impl TestServer {
 
     /// Starts a server with `flags` (`("shards", "4")` → `--shards=4`) over the defaults.
     pub async fn start_with(flags: &[(&str, &str)]) -> Self {
-        let mut config = ServeArgs::parse_from_env(
+        let config = ServeArgs::parse_from_env(
             flags
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
-        config.listen = "127.0.0.1:0".parse().expect("address");
-        config.metrics_listen = "127.0.0.1:0".parse().expect("address");
-        let listener = TcpListener::bind(config.listen).await.expect("bind grpc");
-        let metrics = TcpListener::bind(config.metrics_listen)
-            .await
-            .expect("bind metrics");
-        let addr = listener.local_addr().expect("addr");
-        let metrics_addr = metrics.local_addr().expect("addr");
-        dsched::telemetry::metrics_handle();
-        let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(dsched::server::run(config, listener, metrics, async {
-            let _ = rx.await;
-        }));
+        let server = LocalServer::start(config).await.expect("server starts");
         TestServer {
-            addr,
-            metrics_addr,
-            shutdown: Some(tx),
-            task: Some(task),
+            addr: server.addr,
+            metrics_addr: server.metrics_addr,
+            server,
         }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     pub async fn channel(&self) -> Channel {
@@ -76,27 +62,12 @@ impl TestServer {
 
     /// Begins shutdown without waiting for it.
     pub fn begin_shutdown(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.server.begin_shutdown();
     }
 
     /// Shuts down and waits for `run` to return (at most 30 s).
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        self.begin_shutdown();
-        let task = self.task.take().expect("running");
-        tokio::time::timeout(Duration::from_secs(30), task)
-            .await
-            .expect("server stops within 30 s")
-            .expect("server task")
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.server.stop(Duration::from_secs(30)).await
     }
 }
 
