@@ -25,7 +25,8 @@ pub struct LoadSpec {
     pub total: Option<u64>,
     /// …or after this long, whichever comes first (at least one must be set).
     pub duration: Option<Duration>,
-    /// Open loop at this many requests per second; `None` is closed loop.
+    /// Open loop at this many requests per second; `None` (or a rate that is not a positive
+    /// number) is closed loop.
     pub rps: Option<f64>,
     /// Per-request deadline; a request that exceeds it counts as `DeadlineExceeded`.
     pub timeout: Duration,
@@ -168,6 +169,10 @@ pub async fn run(
         load.total.is_some() || load.duration.is_some(),
         "a total or a duration"
     );
+    let load = &LoadSpec {
+        rps: load.rps.filter(|r| r.is_finite() && *r > 0.0),
+        ..load.clone()
+    };
     let next = Arc::new(AtomicU64::new(0));
     // Finished and failed requests so far, for the progress lines.
     let finished = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));

@@ -126,6 +126,16 @@ fn duration(s: &str) -> Result<Duration, String> {
     dsched::config::parse_duration(s)
 }
 
+/// A rate: a finite number above zero.
+fn rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= 1e9 => Ok(r),
+        _ => Err(format!(
+            "{s:?} is not a rate: a number above 0 (per second)"
+        )),
+    }
+}
+
 #[derive(Debug, Args)]
 struct RunArgs {
     #[command(flatten)]
@@ -147,7 +157,7 @@ struct RunArgs {
     #[arg(short = 'z', long, value_parser = duration)]
     duration: Option<Duration>,
     /// Open loop: start requests at this rate instead of as fast as answers come.
-    #[arg(long)]
+    #[arg(long, value_parser = rate)]
     rps: Option<f64>,
     /// Workers (closed loop) or the bound on requests in flight (open loop).
     #[arg(short = 'c', long, default_value_t = 50)]
@@ -163,7 +173,7 @@ struct RunArgs {
     #[arg(long, default_value_t = 0)]
     writers: usize,
     /// Node upserts per second over all writers (default: as fast as acknowledged).
-    #[arg(long)]
+    #[arg(long, value_parser = rate)]
     write_rate: Option<f64>,
     /// Nodes per writer batch.
     #[arg(long, default_value_t = 500)]

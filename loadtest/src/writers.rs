@@ -24,7 +24,8 @@ use crate::sync_stream::SyncStream;
 #[derive(Clone, Debug)]
 pub struct WriteSpec {
     pub writers: usize,
-    /// Node upserts per second over all writers; `None` is as fast as acknowledgements come.
+    /// Node upserts per second over all writers; `None` (or a rate that is not a positive
+    /// number) is as fast as acknowledgements come.
     pub rate: Option<f64>,
     /// Nodes per batch.
     pub batch: usize,
@@ -189,6 +190,7 @@ async fn churn_writer(
     // Seconds between this writer's batches at its share of the rate.
     let pace = spec
         .rate
+        .filter(|rate| rate.is_finite() && *rate > 0.0)
         .map(|rate| Duration::from_secs_f64(batch as f64 * spec.writers.max(1) as f64 / rate));
     let mut stream = match SyncStream::open(channel, spec.window).await {
         Ok(s) => s,
