@@ -586,3 +586,48 @@ fn rfc3339(t: SystemTime) -> String {
         rem % 60
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_positive_numbers() {
+        assert_eq!(rate("250"), Ok(250.0));
+        assert_eq!(rate("0.5"), Ok(0.5));
+        for bad in ["0", "-1", "nan", "inf", "", "fast", "1e10"] {
+            assert!(rate(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn scenario_lists() {
+        let jobs = parse_jobs("health, next-batch,sync").expect("parses").0;
+        assert_eq!(
+            jobs,
+            vec![
+                Job::Unary(Scenario::Health),
+                Job::Unary(Scenario::NextBatch),
+                Job::Sync
+            ]
+        );
+        assert_eq!(
+            parse_jobs("all").expect("parses").0.len(),
+            Scenario::ALL.len()
+        );
+        let err = parse_jobs("health,evaluate").expect_err("unknown");
+        assert!(
+            err.contains("unknown scenario \"evaluate\"") && err.contains("evaluate-selective")
+        );
+        assert!(parse_jobs(" , ").is_err());
+    }
+
+    #[test]
+    fn dates_are_rfc3339_utc() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_824_000 + 3_723);
+        assert_eq!(rfc3339(t), "2026-11-28T01:02:03Z");
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
+    }
+}
