@@ -600,7 +600,13 @@ fn breakdown(
         let ds = state.registry.get(NAMESPACE, &name).expect("registered");
         lap(0, &mut s);
         let inventory = &state.inventory;
-        let answer = inventory.evaluate(&Plan::compile(&ds.spec.placement), None, usize::MAX);
+        let key = &ds.spec.strategy.topology_key;
+        let answer = inventory.evaluate_labeled(
+            &Plan::compile(&ds.spec.placement),
+            None,
+            usize::MAX,
+            (!key.is_empty()).then_some(key.as_str()),
+        );
         lap(1, &mut s);
         // The server hands the planner the inventory's shared pods; this replica feeds the
         // owned-input planner, so it copies them (as the server did before pods were shared).
@@ -637,12 +643,17 @@ fn breakdown(
         }
         drop(listed);
         lap(4, &mut s);
-        let key = &ds.spec.strategy.topology_key;
         if !key.is_empty() {
-            let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
-            let (values, domain_of) = inventory.label_values(key, &names);
-            for (node, d) in nodes.iter_mut().zip(domain_of) {
-                node.domain = values[d as usize].clone();
+            // Listed nodes come first, in `answer.names` order, with the labels the
+            // evaluation read; the few excluded hosts are looked up.
+            for (i, node) in nodes.iter_mut().enumerate() {
+                node.domain = match answer.labels.get(i) {
+                    Some(&d) => answer.label_values[d as usize].clone(),
+                    None => inventory
+                        .get_node(&node.name)
+                        .and_then(|(n, _)| n.labels.get(key).cloned())
+                        .unwrap_or_default(),
+                };
             }
         }
         lap(5, &mut s);

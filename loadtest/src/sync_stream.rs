@@ -99,13 +99,6 @@ impl SyncStream {
         Ok(acks)
     }
 
-    /// Sends `request` and waits for everything, its own acknowledgement last.
-    pub async fn send_and_wait(&mut self, request: pb::SyncRequest) -> Result<Vec<Ack>, Status> {
-        let mut acks = self.send(request).await?;
-        acks.extend(self.flush().await?);
-        Ok(acks)
-    }
-
     /// Ends the request stream and waits for the server to finish the call cleanly.
     pub async fn close(mut self) -> Result<Vec<Ack>, Status> {
         let acks = self.flush().await?;

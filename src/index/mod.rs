@@ -35,12 +35,11 @@ mod shard;
 mod symbols;
 pub mod sync;
 
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use foldhash::fast::RandomState;
 use parking_lot::RwLock;
 
 use shard::Shard;
@@ -253,44 +252,6 @@ impl Inventory {
         self.shards[self.shard_of(name)].read().get(name)
     }
 
-    /// The value of label `key` on each node of `names`, as indexes into a list of the
-    /// distinct values (`""`, index 0, for a node without the label or not in the
-    /// inventory). Each shard is locked once, for its share of the names, and each node's
-    /// labels are read in place, without materializing nodes. (An evaluation reads them
-    /// more cheaply still, by slot: [`Inventory::evaluate_labeled`].)
-    pub fn label_values<S: AsRef<str>>(&self, key: &str, names: &[S]) -> (Vec<String>, Vec<u32>) {
-        let mut values = vec![String::new()];
-        let mut index: HashMap<String, u32, RandomState> = HashMap::default();
-        index.insert(String::new(), 0);
-        let mut out = vec![0u32; names.len()];
-        let mut by_shard: Vec<Vec<u32>> = vec![Vec::new(); self.shards.len()];
-        for (i, name) in names.iter().enumerate() {
-            by_shard[self.shard_of(name.as_ref())].push(i as u32);
-        }
-        for (shard, positions) in self.shards.iter().zip(&by_shard) {
-            if positions.is_empty() {
-                continue;
-            }
-            let shard = shard.read();
-            let label = shard.label_reader(key);
-            for &i in positions {
-                let Some(value) = label(names[i as usize].as_ref()) else {
-                    continue;
-                };
-                out[i as usize] = match index.get(value) {
-                    Some(&d) => d,
-                    None => {
-                        values.push(value.to_owned());
-                        let d = (values.len() - 1) as u32;
-                        index.insert(value.to_owned(), d);
-                        d
-                    }
-                };
-            }
-        }
-        (values, out)
-    }
-
     /// The pods reported for one DaemonSet, by name (shared with the inventory: a later
     /// upsert replaces the inventory's copy and leaves these as they were).
     pub fn pods_of(&self, namespace: &str, daemonset: &str) -> Vec<Arc<DaemonPod>> {
@@ -392,38 +353,6 @@ mod tests {
         assert_eq!(one.revision(), many.revision());
         assert_eq!(one.node_count(), 600);
         assert_eq!(one.scan_nodes(|_| true), many.scan_nodes(|_| true));
-    }
-
-    /// `label_values` reads the label from each record: the same answer as materializing
-    /// every node, with `""` (index 0) for nodes without the label and unknown names.
-    #[test]
-    fn label_values_match_the_materialized_nodes() {
-        let nodes = fleet::generate(&FleetSpec::nodes(500));
-        let inv = Inventory::new(4);
-        inv.upsert_nodes(&nodes);
-        let key = "topology.kubernetes.io/zone";
-        let mut names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
-        names.push("no-such-node");
-        let (values, of) = inv.label_values(key, &names);
-        assert_eq!(values[0], "");
-        assert_eq!(of.len(), names.len());
-        let distinct: std::collections::BTreeSet<&str> =
-            values.iter().map(String::as_str).collect();
-        assert_eq!(distinct.len(), values.len(), "each value listed once");
-        for (name, &d) in names.iter().zip(&of) {
-            let want = inv
-                .get_node(name)
-                .and_then(|(n, _)| n.labels.get(key).cloned())
-                .unwrap_or_default();
-            assert_eq!(values[d as usize], want, "{name}");
-        }
-        assert!(
-            values.len() > 2,
-            "the fleet spans several zones: {values:?}"
-        );
-        let (values, of) = inv.label_values("no/such-key", &names);
-        assert_eq!(values, vec![String::new()]);
-        assert!(of.iter().all(|&d| d == 0));
     }
 
     /// `evaluate_labeled` gives each answered name the value `get_node` shows, on every page,

@@ -275,6 +275,7 @@ impl Inventory {
             ..Evaluation::default()
         };
         let mut value_index: FastMap<String, u32> = FastMap::default();
+        value_index.insert(String::new(), 0);
         let mut runs: Vec<Vec<Entry>> = Vec::new();
         let prefix = |name: &str| {
             let mut b = [0u8; 16];
@@ -296,19 +297,20 @@ impl Inventory {
             out.should_run += run.len() as usize;
             out.keep += keep.len() as usize;
             let either = &run | &keep;
-            let read_label = label.map(|key| shard.slot_label_reader(key));
-            // This shard's values → their index among all values (few distinct values).
-            let mut local: FastMap<&str, u32> = FastMap::default();
-            let mut label_of = |slot: u32| -> u32 {
-                let Some(value) = read_label.as_ref().and_then(|read| read(slot)) else {
-                    return 0;
-                };
-                *local.entry(value).or_insert_with(|| {
+            // Each slot's label value, numbered among all values of the answer.
+            let by_slot = label.map(|key| {
+                shard.label_by_slot(key, |value| {
                     *value_index.entry(value.to_owned()).or_insert_with(|| {
                         out.label_values.push(value.to_owned());
                         (out.label_values.len() - 1) as u32
                     })
                 })
+            });
+            let label_of = |slot: u32| -> u32 {
+                by_slot
+                    .as_ref()
+                    .and_then(|b| b.get(slot as usize).copied())
+                    .unwrap_or(0)
             };
             // One more than a page tells whether another page follows.
             let names: Vec<Entry> = shard

@@ -297,29 +297,27 @@ impl Shard {
         self.syms.node_named(name)
     }
 
-    /// A reader of label `key`: given a node's name, the label's value, borrowed from the
-    /// shard; `None` without such a node or label. The key is looked up once; each read is
-    /// one probe for the name and a scan of that record's labels: nothing is materialized.
-    pub(crate) fn label_reader<'s>(&'s self, key: &str) -> impl Fn(&str) -> Option<&'s str> {
-        let key = self.syms.lookup(key);
-        move |name| {
-            let key = key?;
-            let record = self.slots.get(self.slot_of(name)? as usize)?.as_ref()?;
-            let (_, value) = record.labels().iter().find(|(k, _)| *k == key)?;
-            Some(self.syms.resolve(*value))
+    /// Each slot's value of label `key`, numbered by `number` (0 for a slot without the
+    /// label), indexed by slot. Read from the key's postings — one pass over the nodes that
+    /// carry the key, calling `number` once per distinct value — so no record is read and no
+    /// string is hashed per node.
+    pub(crate) fn label_by_slot(&self, key: &str, mut number: impl FnMut(&str) -> u32) -> Vec<u32> {
+        let mut out = vec![0u32; self.slots.len()];
+        let Some(postings) = self.syms.lookup(key).and_then(|k| self.by_key.get(&k)) else {
+            return out;
+        };
+        for (&value, posting) in &postings.values {
+            let n = number(self.syms.resolve(value));
+            match posting {
+                Posting::One(slot) => out[*slot as usize] = n,
+                Posting::Many(bits) => {
+                    for slot in bits {
+                        out[slot as usize] = n;
+                    }
+                }
+            }
         }
-    }
-
-    /// A reader of label `key` by slot (see [`Shard::label_reader`]): for callers that hold
-    /// slots already, such as an evaluation walking its answer.
-    pub(crate) fn slot_label_reader<'s>(&'s self, key: &str) -> impl Fn(u32) -> Option<&'s str> {
-        let key = self.syms.lookup(key);
-        move |slot| {
-            let key = key?;
-            let record = self.slots.get(slot as usize)?.as_ref()?;
-            let (_, value) = record.labels().iter().find(|(k, _)| *k == key)?;
-            Some(self.syms.resolve(*value))
-        }
+        out
     }
 
     /// The name of the node in `slot`.
