@@ -274,8 +274,11 @@ impl Inventory {
             label_values: label.map(|_| vec![String::new()]).unwrap_or_default(),
             ..Evaluation::default()
         };
+        // Label value → its number; `""` is 0. Allocated only when a label is asked for.
         let mut value_index: FastMap<String, u32> = FastMap::default();
-        value_index.insert(String::new(), 0);
+        if label.is_some() {
+            value_index.insert(String::new(), 0);
+        }
         let mut runs: Vec<Vec<Entry>> = Vec::new();
         let prefix = |name: &str| {
             let mut b = [0u8; 16];
