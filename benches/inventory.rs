@@ -59,7 +59,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use tonic::transport::Channel;
 
-use common::{Server, Table, median, ms, ratio, secs, timed};
+use common::{Server, Table, median, ms, positive, ratio, secs, timed};
 
 const GOAL_APPLY_PER_S: f64 = 500_000.0;
 const GOAL_RESYNC_S_PER_100K: f64 = 1.0;
@@ -116,15 +116,7 @@ fn parse_args() -> Args {
     let mut nodes = None;
     let mut reps = None;
     let mut it = std::env::args().skip(1);
-    let number = |flag: &str, v: Option<String>| -> usize {
-        match v.as_deref().map(|v| v.replace('_', "").parse::<usize>()) {
-            Some(Ok(n)) if n > 0 => n,
-            _ => {
-                eprintln!("{flag} needs a positive whole number\n{USAGE}");
-                std::process::exit(2);
-            }
-        }
-    };
+    let number = |flag: &str, v: Option<String>| positive(flag, v, USAGE);
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) => (f.to_owned(), Some(v.to_owned())),

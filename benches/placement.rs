@@ -61,7 +61,7 @@ use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
-use common::{Server, Table, median, ms, quantile, ratio, secs, timed, us};
+use common::{Server, Table, median, ms, positive, quantile, ratio, secs, timed, us};
 
 const GOAL_SELECTIVE_S: f64 = 20e-6;
 const GOAL_SELECTIVE_RATIO: f64 = 100.0;
@@ -137,15 +137,7 @@ fn parse_args() -> Args {
         queries: Vec::new(),
         methods: Method::ALL.to_vec(),
     };
-    let number = |flag: &str, v: Option<String>| -> usize {
-        match v.as_deref().map(|v| v.replace('_', "").parse::<usize>()) {
-            Some(Ok(n)) if n > 0 => n,
-            _ => {
-                eprintln!("{flag} needs a positive whole number\n{USAGE}");
-                std::process::exit(2);
-            }
-        }
-    };
+    let number = |flag: &str, v: Option<String>| positive(flag, v, USAGE);
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {

@@ -71,6 +71,21 @@ impl Table {
     }
 }
 
+/// The value of `flag` as a positive whole number (`_` separators allowed); exits with
+/// `usage` otherwise.
+pub fn positive(flag: &str, value: Option<String>, usage: &str) -> usize {
+    match value
+        .as_deref()
+        .map(|v| v.replace('_', "").parse::<usize>())
+    {
+        Some(Ok(n)) if n > 0 => n,
+        _ => {
+            eprintln!("{flag} needs a positive whole number\n{usage}");
+            std::process::exit(2);
+        }
+    }
+}
+
 /// `12×`, `1.2×`, `0.74×`: enough digits to tell a loss from a tie.
 pub fn ratio(r: f64) -> String {
     if r >= 10.0 {
