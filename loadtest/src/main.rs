@@ -306,13 +306,9 @@ async fn run_command(mut args: RunArgs) -> anyhow::Result<bool> {
         _ => None,
     };
     let http = reqwest::Client::new();
+    let run_start = std::time::Instant::now();
     let scrape = |http: reqwest::Client, url: Option<String>| async move {
-        let url = url?;
-        let start = std::time::Instant::now();
-        server_stats::scrape(&http, &url)
-            .await
-            .ok()
-            .map(|(resident_bytes, cpu_seconds, nodes)| (start, resident_bytes, cpu_seconds, nodes))
+        server_stats::scrape(&http, &url?, run_start).await.ok()
     };
 
     let load = LoadSpec {
@@ -323,7 +319,6 @@ async fn run_command(mut args: RunArgs) -> anyhow::Result<bool> {
         timeout: args.timeout,
         progress: args.interval,
     };
-    let run_start = std::time::Instant::now();
     let mut rows = Vec::new();
     let mut all_ok = true;
     for job in &jobs {
@@ -389,23 +384,7 @@ async fn run_command(mut args: RunArgs) -> anyhow::Result<bool> {
                 .with_context(|| format!("writing {}", path.display()))?;
         }
         all_ok &= report.errors() == 0;
-        let server = match (before, after) {
-            (Some(b), Some(a)) => Some((
-                ServerSample {
-                    at: b.0 - run_start,
-                    resident_bytes: b.1,
-                    cpu_seconds: b.2,
-                    nodes: b.3,
-                },
-                ServerSample {
-                    at: a.0 - run_start,
-                    resident_bytes: a.1,
-                    cpu_seconds: a.2,
-                    nodes: a.3,
-                },
-            )),
-            _ => None,
-        };
+        let server = before.zip(after);
         rows.push(Row {
             name,
             method,

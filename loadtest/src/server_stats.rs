@@ -25,8 +25,13 @@ pub fn series_value(text: &str, series: &str) -> Option<f64> {
     })
 }
 
-/// Scrapes `url` once.
-pub async fn scrape(client: &reqwest::Client, url: &str) -> anyhow::Result<(f64, f64, f64)> {
+/// Scrapes `url` once; the sample's `at` is measured from `since`.
+pub async fn scrape(
+    client: &reqwest::Client,
+    url: &str,
+    since: Instant,
+) -> anyhow::Result<ServerSample> {
+    let at = since.elapsed();
     let text = client
         .get(url)
         .send()
@@ -36,11 +41,12 @@ pub async fn scrape(client: &reqwest::Client, url: &str) -> anyhow::Result<(f64,
         .await?;
     let get =
         |s: &str| series_value(&text, s).ok_or_else(|| anyhow::anyhow!("{url} has no {s} series"));
-    Ok((
-        get("process_resident_memory_bytes")?,
-        get("process_cpu_seconds_total")?,
-        get("dsched_inventory_nodes").unwrap_or(0.0),
-    ))
+    Ok(ServerSample {
+        at,
+        resident_bytes: get("process_resident_memory_bytes")?,
+        cpu_seconds: get("process_cpu_seconds_total")?,
+        nodes: get("dsched_inventory_nodes").unwrap_or(0.0),
+    })
 }
 
 /// Scrapes `url` every `every` until `stop` turns true, printing a line per scrape to
@@ -60,13 +66,7 @@ pub async fn sample(
             _ = tick.tick() => {}
             _ = stop.changed() => {}
         }
-        let (resident_bytes, cpu_seconds, nodes) = scrape(&client, &url).await?;
-        let sample = ServerSample {
-            at: start.elapsed(),
-            resident_bytes,
-            cpu_seconds,
-            nodes,
-        };
+        let sample = scrape(&client, &url, start).await?;
         if let Some(previous) = samples.last() {
             eprintln!(
                 "  {:>6.0} s  server: {:.1} MiB resident, {:.2} cores, {} nodes",

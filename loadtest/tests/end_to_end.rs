@@ -179,10 +179,14 @@ async fn seeding_then_every_scenario_then_writers_with_resyncs() {
     );
 
     // The server's own figures come from its /metrics.
-    let (rss, cpu, nodes) =
-        dsched_loadtest::server_stats::scrape(&reqwest::Client::new(), &server.metrics_url())
-            .await
-            .expect("scrape");
+    let sample = dsched_loadtest::server_stats::scrape(
+        &reqwest::Client::new(),
+        &server.metrics_url(),
+        std::time::Instant::now(),
+    )
+    .await
+    .expect("scrape");
+    let (rss, cpu, nodes) = (sample.resident_bytes, sample.cpu_seconds, sample.nodes);
     assert!(rss > 0.0 && cpu > 0.0);
     assert_eq!(nodes, 1_000.0);
     server
