@@ -74,14 +74,15 @@ impl RolloutService {
         for (i, (node, _)) in answer.names.iter().enumerate() {
             listed.insert(node, i as u32);
         }
-        // Nodes that host a pod but may not keep it: their pods are misscheduled. Each with
-        // its domain, read from the same lookup.
         // Each pod's listed node (its index in `answer.names`), looked up once here and
         // handed to the planner below, so the planner hashes no names itself.
         let pod_listed: Vec<u32> = pods
             .iter()
             .map(|p| listed.get(p.node.as_str()).copied().unwrap_or(NOT_LISTED))
             .collect();
+        drop(listed);
+        // Nodes that host a pod but may not keep it: their pods are misscheduled. Each with
+        // its domain.
         let mut hosting: Vec<&str> = pods
             .iter()
             .zip(&pod_listed)
@@ -102,15 +103,11 @@ impl RolloutService {
                 Some((node, domain))
             })
             .collect();
-        let (values, domain_of) = if key.is_empty() {
-            (vec![String::new()], Vec::new())
-        } else {
-            (
-                std::mem::take(&mut answer.label_values),
-                std::mem::take(&mut answer.labels),
-            )
-        };
-        drop(listed);
+        // Per listed node, its domain's index into `values` (both empty without waves).
+        let (values, domain_of) = (
+            std::mem::take(&mut answer.label_values),
+            std::mem::take(&mut answer.labels),
+        );
         // Listed and excluded nodes merged by name, so the planner need not sort them; where
         // each listed and each excluded node lands in that list.
         let mut nodes: Vec<NodeView<'_>> = Vec::with_capacity(answer.names.len() + excluded.len());
