@@ -442,7 +442,7 @@ fn measure(
             .names
             .iter()
             .filter(|(_, run)| *run)
-            .map(|(n, _)| &**n)
+            .map(|(n, _)| n)
             .take(want.len())
             .collect();
         if answer.names.len() == limit.min(answer.should_run + answer.keep) && got != want {

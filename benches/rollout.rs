@@ -40,7 +40,6 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::Instant;
 
 use dsched::domain::predicate::Verdict;
@@ -58,7 +57,7 @@ use dsched::grpc::pb::rollout_client::RolloutClient;
 use dsched::grpc::pb::rollout_server::Rollout as _;
 use dsched::grpc::rollout::RolloutService;
 use dsched::grpc::state::State;
-use dsched::index::plan::Plan;
+use dsched::index::plan::{Names, Plan};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Request;
@@ -460,14 +459,10 @@ async fn size(args: &Args, n: usize, table: &mut Table) {
 }
 
 /// The pods of one DaemonSet mid-rollout over the listed nodes, as the module doc describes.
-fn mid_rollout_pods(
-    v: Variant,
-    listed: &[(Arc<str>, bool)],
-    zone: &HashMap<&str, &str>,
-) -> Vec<pb::DaemonPod> {
+fn mid_rollout_pods(v: Variant, listed: &Names, zone: &HashMap<&str, &str>) -> Vec<pb::DaemonPod> {
     let mut order: Vec<(&str, &str)> = listed
         .iter()
-        .map(|(name, _)| (zone.get(&**name).copied().unwrap_or(""), &**name))
+        .map(|(name, _)| (zone.get(name).copied().unwrap_or(""), name))
         .collect();
     order.sort_unstable();
     let total = order.len() as f64;
@@ -621,7 +616,7 @@ fn breakdown(
             .iter()
             .map(|(node, run)| RolloutNode {
                 name: node.to_string(),
-                verdict: if *run { Verdict::RUN } else { Verdict::KEEP },
+                verdict: if run { Verdict::RUN } else { Verdict::KEEP },
                 domain: String::new(),
             })
             .collect();

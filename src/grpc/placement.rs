@@ -165,11 +165,11 @@ impl PlacementApi for PlacementService {
                 .evaluate(&Plan::compile(&placement), after.as_deref(), limit);
         telemetry::record_evaluation(answer.names.len(), answer.should_run, answer.keep);
         let (mut nodes, mut keep_nodes) = (Vec::new(), Vec::new());
-        for (name, run) in answer.names {
+        for (name, run) in answer.names.iter() {
             if run {
-                nodes.push(name.to_string());
+                nodes.push(name.to_owned());
             } else {
-                keep_nodes.push(name.to_string());
+                keep_nodes.push(name.to_owned());
             }
         }
         Ok(Response::new(pb::EvaluateResponse {

@@ -116,7 +116,7 @@ impl RolloutService {
             FastMap::with_capacity_and_hasher(excluded.len(), Default::default());
         let mut rest = excluded.iter().peekable();
         for (i, (node, run)) in answer.names.iter().enumerate() {
-            while let Some((name, domain)) = rest.next_if(|(name, _)| *name < &**node) {
+            while let Some((name, domain)) = rest.next_if(|(name, _)| *name < node) {
                 position_of_excluded.insert(name, nodes.len() as u32);
                 nodes.push(NodeView {
                     name,
@@ -127,7 +127,7 @@ impl RolloutService {
             position_of_listed.push(nodes.len() as u32);
             nodes.push(NodeView {
                 name: node,
-                verdict: if *run { Verdict::RUN } else { Verdict::KEEP },
+                verdict: if run { Verdict::RUN } else { Verdict::KEEP },
                 domain: domain_of
                     .get(i)
                     .map_or("", |&d| values[d as usize].as_str()),

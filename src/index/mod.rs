@@ -29,6 +29,7 @@
 //!   acknowledgement is sent after it is fully applied.
 //! - Readers clone what they return; nothing borrowed escapes a guard.
 
+mod names;
 pub mod plan;
 mod pods;
 mod shard;
@@ -82,6 +83,10 @@ pub struct Inventory {
     /// Stamps upserts for resync mark-and-sweep; grows at every `RESYNC_BEGIN`.
     seen_clock: AtomicU64,
     pods: pods::PodStore,
+    /// Every shard's names in one order, for large answers (see `plan`): rebuilt by the
+    /// first large answer after a node joined some shard. A leaf lock, held only
+    /// to take or store the `Arc`.
+    merged_names: parking_lot::Mutex<Option<Arc<names::MergedOrder>>>,
 }
 
 impl std::fmt::Debug for Inventory {
@@ -109,6 +114,7 @@ impl Inventory {
             revision: AtomicU64::new(0),
             seen_clock: AtomicU64::new(0),
             pods: pods::PodStore::default(),
+            merged_names: parking_lot::Mutex::default(),
         }
     }
 
@@ -275,18 +281,19 @@ impl Inventory {
             let shard = shard.read();
             let set = shard.eval_requirements(&selector.0);
             total += set.len() as usize;
-            for (name, slot) in shard.names_in_order(&set, after, keep) {
-                if best.len() >= keep && best.peek().is_some_and(|(top, _)| *top < name) {
-                    break;
+            shard.names_in_order(&set, after, keep, |name, slot| {
+                if best.len() >= keep && best.peek().is_some_and(|(top, _)| top < name) {
+                    return false;
                 }
-                best.push((name, found.len()));
+                best.push((name.clone(), found.len()));
                 found.push(Some(shard.materialize(slot)));
                 if best.len() > keep
                     && let Some((_, out)) = best.pop()
                 {
                     found[out] = None;
                 }
-            }
+                true
+            });
         }
         // Ascending by name (names are unique, so the indexes never decide).
         let mut page = best.into_sorted_vec();

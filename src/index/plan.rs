@@ -16,6 +16,8 @@ use roaring::RoaringBitmap;
 type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use super::Inventory;
+pub use super::names::Names;
+use super::names::{MergedOrder, NameOrder, Span, prefix};
 use super::shard::Shard;
 use crate::domain::TaintEffect;
 use crate::domain::affinity::term_parse_error;
@@ -239,7 +241,7 @@ pub struct Evaluation {
     pub keep: usize,
     pub total: usize,
     /// This page's names ascending, each with `true` for shouldRun, `false` for keep.
-    pub names: Vec<(Arc<str>, bool)>,
+    pub names: Names,
     /// The last name of this page when more follow.
     pub next_after: Option<String>,
     /// With [`Inventory::evaluate_labeled`]: per name of `names`, its value of the label,
@@ -248,9 +250,267 @@ pub struct Evaluation {
     pub label_values: Vec<String>,
 }
 
-/// One answered name before the merge: its first 16 bytes (big-endian, so it orders like the
-/// name), the name, whether it is shouldRun, and its label value's index.
-type Entry = (u128, Arc<str>, bool, u32);
+/// One gathered name's sort key: its first 16 bytes as two big-endian halves (ordered like
+/// the name; the text decides only ties), and where it was gathered.
+#[derive(Clone, Copy)]
+struct Key {
+    hi: u64,
+    lo: u64,
+    at: u32,
+}
+
+impl Key {
+    fn new(name: &str, at: usize) -> Key {
+        let p = prefix(name);
+        Key {
+            hi: (p >> 64) as u64,
+            lo: p as u64,
+            at: at as u32,
+        }
+    }
+}
+
+/// Where a gathered name's text is before the merge: in `Gathered::own`.
+const OWN: u32 = u32::MAX;
+
+/// One shard's part of an answer, kept after its lock is released: its shouldRun and
+/// answered (shouldRun ∪ keep) slots, their label numbers by slot, and the shard's name
+/// order when it has one. The order and the sets were read under the same lock, so the
+/// order's slots are the sets' slots.
+struct Part {
+    order: Option<Arc<NameOrder>>,
+    run: RoaringBitmap,
+    either: RoaringBitmap,
+    labels: Option<Vec<u32>>,
+}
+
+impl Part {
+    fn label(&self, slot: u32) -> u32 {
+        self.labels
+            .as_ref()
+            .and_then(|l| l.get(slot as usize).copied())
+            .unwrap_or(0)
+    }
+}
+
+/// Up to this many names gathered from the shards, a merge of the shards' runs beats a
+/// walk of the inventory's merged name order.
+const MERGE_AT_MOST: usize = 4096;
+
+/// The names of every shard, each shard's in name order, before the merge. Names come from
+/// a shard's [`NameOrder`] snapshot when it has one (then only the snapshot's `Arc` is
+/// kept), or are copied into `own`.
+#[derive(Default)]
+struct Gathered {
+    texts: Vec<Arc<str>>,
+    own: String,
+    /// In gathering order: each name's span, and its label value's number.
+    spans: Vec<Span>,
+    labels: Vec<u32>,
+    keys: Vec<Key>,
+    /// Where each shard's run of `keys` ends.
+    run_ends: Vec<usize>,
+}
+
+impl Gathered {
+    /// Makes room for `n` more names.
+    fn reserve(&mut self, n: usize) {
+        self.spans.reserve(n);
+        self.labels.reserve(n);
+        self.keys.reserve(n);
+    }
+
+    /// Adds a name held in `texts[text]`.
+    fn push_shared(&mut self, text: u32, (start, end): (u32, u32), run: bool, label: u32) {
+        let name = &self.texts[text as usize][start as usize..end as usize];
+        self.keys.push(Key::new(name, self.spans.len()));
+        self.spans.push(Span {
+            text,
+            start,
+            end,
+            run,
+        });
+        self.labels.push(label);
+    }
+
+    /// Adds a name by copying it.
+    fn push_owned(&mut self, name: &str, run: bool, label: u32) {
+        let start = self.own.len() as u32;
+        self.own.push_str(name);
+        self.keys.push(Key::new(name, self.spans.len()));
+        self.spans.push(Span {
+            text: OWN,
+            start,
+            end: self.own.len() as u32,
+            run,
+        });
+        self.labels.push(label);
+    }
+
+    /// Gathers the first `want` names of `part` after `after` from its name order.
+    fn take_from(&mut self, part: &Part, order: &NameOrder, after: Option<&str>, want: usize) {
+        let text = self.texts.len() as u32;
+        self.texts.push(order.text().clone());
+        let from = order.first_after(after);
+        let take = |i: usize| {
+            let (start, end, slot) = order.entry(i);
+            self.push_shared(
+                text,
+                (start, end),
+                part.run.contains(slot),
+                part.label(slot),
+            );
+        };
+        if (part.either.len() as usize).saturating_mul(8) < order.len() {
+            let mut ranks: Vec<usize> = part.either.iter().filter_map(|s| order.rank(s)).collect();
+            ranks.sort_unstable();
+            ranks
+                .into_iter()
+                .filter(|&i| i >= from)
+                .take(want)
+                .for_each(take);
+        } else {
+            (from..order.len())
+                .filter(|&i| part.either.contains(order.entry(i).2))
+                .take(want)
+                .for_each(take);
+        }
+        self.run_ends.push(self.keys.len());
+    }
+
+    fn name(&self, k: &Key) -> &str {
+        let s = self.spans[k.at as usize];
+        let text = match s.text {
+            OWN => &*self.own,
+            t => &*self.texts[t as usize],
+        };
+        &text[s.start as usize..s.end as usize]
+    }
+
+    fn order(&self, a: &Key, b: &Key) -> std::cmp::Ordering {
+        (a.hi, a.lo)
+            .cmp(&(b.hi, b.lo))
+            .then_with(|| self.name(a).cmp(self.name(b)))
+    }
+
+    /// The first `want` names over all runs, in order, with their label numbers.
+    ///
+    /// When most of the gathered names are wanted, the keys are sorted as they are: the
+    /// stable sort finds the shards' sorted runs and merges them, moving 24-byte keys,
+    /// never names. When a page is a small part of them, a heap holding one key per shard
+    /// stops after `want`.
+    fn merge(mut self, want: usize) -> (Names, Vec<u32>) {
+        let mut keys = std::mem::take(&mut self.keys);
+        if keys.len() <= want.saturating_mul(2) {
+            keys.sort_by(|a, b| self.order(a, b));
+            keys.truncate(want);
+        } else {
+            keys = self.heap_merge(&keys, want);
+        }
+        let own = self.texts.len() as u32;
+        let spans = keys
+            .iter()
+            .map(|k| {
+                let mut span = self.spans[k.at as usize];
+                if span.text == OWN {
+                    span.text = own;
+                }
+                span
+            })
+            .collect();
+        let labels = keys.iter().map(|k| self.labels[k.at as usize]).collect();
+        let mut texts = self.texts;
+        if !self.own.is_empty() {
+            texts.push(Arc::from(self.own));
+        }
+        (Names::new(texts, spans), labels)
+    }
+
+    fn heap_merge(&self, keys: &[Key], want: usize) -> Vec<Key> {
+        /// A run's next key, ordered so the `BinaryHeap` (a max-heap) pops the least name.
+        struct Head<'a> {
+            key: Key,
+            run: usize,
+            from: &'a Gathered,
+        }
+        impl PartialEq for Head<'_> {
+            fn eq(&self, other: &Self) -> bool {
+                self.cmp(other).is_eq()
+            }
+        }
+        impl Eq for Head<'_> {}
+        impl PartialOrd for Head<'_> {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+        impl Ord for Head<'_> {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                self.from.order(&other.key, &self.key)
+            }
+        }
+        let mut next: Vec<usize> = Vec::with_capacity(self.run_ends.len());
+        let mut heap = std::collections::BinaryHeap::new();
+        let mut start = 0;
+        for (run, &end) in self.run_ends.iter().enumerate() {
+            next.push(start + 1);
+            if start < end {
+                heap.push(Head {
+                    key: keys[start],
+                    run,
+                    from: self,
+                });
+            }
+            start = end;
+        }
+        let mut found = Vec::with_capacity(want.min(keys.len()));
+        while found.len() < want
+            && let Some(Head { key, run, .. }) = heap.pop()
+        {
+            found.push(key);
+            let i = next[run];
+            if i < self.run_ends[run] {
+                next[run] = i + 1;
+                heap.push(Head {
+                    key: keys[i],
+                    run,
+                    from: self,
+                });
+            }
+        }
+        found
+    }
+}
+
+/// The first `want` names of `parts` after `after`, in one pass over the inventory's merged
+/// name order, with their label numbers.
+fn walk_merged(
+    merged: &MergedOrder,
+    parts: &[Part],
+    after: Option<&str>,
+    want: usize,
+) -> (Names, Vec<u32>) {
+    let orders: Vec<&NameOrder> = parts.iter().filter_map(|p| p.order.as_deref()).collect();
+    let texts = orders.iter().map(|o| o.text().clone()).collect();
+    let (mut spans, mut labels) = (Vec::new(), Vec::new());
+    for i in merged.first_after(after)..merged.len() {
+        if spans.len() == want {
+            break;
+        }
+        let (shard, at) = merged.get(i);
+        let (part, (start, end, slot)) = (&parts[shard], orders[shard].entry(at));
+        if part.either.contains(slot) {
+            spans.push(Span {
+                text: shard as u32,
+                start,
+                end,
+                run: part.run.contains(slot),
+            });
+            labels.push(part.label(slot));
+        }
+    }
+    (Names::new(texts, spans), labels)
+}
 
 impl Inventory {
     /// Runs `plan` over every shard: counts always; names (shouldRun and keep together, in
@@ -262,6 +522,11 @@ impl Inventory {
     /// [`Inventory::evaluate`], and with `label` each answered node's value of that label
     /// (`labels` and `label_values`), read from the records while their shard is locked
     /// anyway: a rollout's topology domains without a lookup per name.
+    ///
+    /// Names: each shard's part is taken under its lock with the shard's name order (built
+    /// for a large part; a small part uses it only if it is there, else its names are
+    /// copied). A large answer is then one walk over the inventory's merged order (built
+    /// again only after a node joined); a small one merges the shards' runs.
     pub fn evaluate_labeled(
         &self,
         plan: &Plan,
@@ -279,13 +544,11 @@ impl Inventory {
         if label.is_some() {
             value_index.insert(String::new(), 0);
         }
-        let mut runs: Vec<Vec<Entry>> = Vec::new();
-        let prefix = |name: &str| {
-            let mut b = [0u8; 16];
-            let n = name.len().min(16);
-            b[..n].copy_from_slice(&name.as_bytes()[..n]);
-            u128::from_be_bytes(b)
-        };
+        // One more than a page tells whether another page follows.
+        let want = limit.saturating_add(1);
+        let mut parts: Vec<Part> = Vec::with_capacity(self.shards.len());
+        // Names of parts without an order, copied while their shard is locked.
+        let mut copied = Gathered::default();
         for shard in self.shards.iter() {
             let shard = shard.read();
             let sets = plan.shard_sets(&shard);
@@ -301,7 +564,7 @@ impl Inventory {
             out.keep += keep.len() as usize;
             let either = &run | &keep;
             // Each slot's label value, numbered among all values of the answer.
-            let by_slot = label.map(|key| {
+            let labels = label.map(|key| {
                 shard.label_by_slot(key, |value| {
                     *value_index.entry(value.to_owned()).or_insert_with(|| {
                         out.label_values.push(value.to_owned());
@@ -309,77 +572,168 @@ impl Inventory {
                     })
                 })
             });
-            let label_of = |slot: u32| -> u32 {
-                by_slot
-                    .as_ref()
-                    .and_then(|b| b.get(slot as usize).copied())
-                    .unwrap_or(0)
+            let order = if shard.is_small(&either) {
+                shard.cached_name_order()
+            } else {
+                Some(shard.name_order())
             };
-            // One more than a page tells whether another page follows.
-            let names: Vec<Entry> = shard
-                .names_in_order(&either, after, limit.saturating_add(1))
-                .into_iter()
-                .map(|(name, slot)| (prefix(&name), name, run.contains(slot), label_of(slot)))
-                .collect();
-            if !names.is_empty() {
-                runs.push(names);
+            let part = Part {
+                order,
+                run,
+                either,
+                labels,
+            };
+            if part.order.is_none() {
+                copied.reserve((part.either.len() as usize).min(want));
+                shard.names_in_order(&part.either, after, want, |name, slot| {
+                    copied.push_owned(name, part.run.contains(slot), part.label(slot));
+                    true
+                });
+                copied.run_ends.push(copied.keys.len());
             }
+            parts.push(part);
         }
-        let mut found = merge_runs(runs, limit.saturating_add(1));
-        if found.len() > limit {
-            found.truncate(limit);
-            out.next_after = found.last().map(|(name, _, _)| name.to_string());
+        if limit == 0 {
+            return out;
+        }
+        let gathering: usize = parts
+            .iter()
+            .map(|p| (p.either.len() as usize).min(want))
+            .sum();
+        let (mut names, labels) = match self.merged_order(&parts) {
+            Some(merged) if gathering > MERGE_AT_MOST => walk_merged(&merged, &parts, after, want),
+            _ => {
+                let mut gathered = copied;
+                for part in &parts {
+                    if let Some(order) = &part.order {
+                        gathered.reserve((part.either.len() as usize).min(want));
+                        gathered.take_from(part, order, after, want);
+                    }
+                }
+                gathered.merge(want)
+            }
+        };
+        if names.len() > limit {
+            names.truncate(limit);
+            out.next_after = names.last().map(|(name, _)| name.to_owned());
         }
         if label.is_some() {
-            out.labels = found.iter().map(|&(_, _, l)| l).collect();
+            out.labels = labels;
+            out.labels.truncate(names.len());
         }
-        out.names = found
-            .into_iter()
-            .map(|(name, run, _)| (name, run))
-            .collect();
+        out.names = names;
         out
+    }
+
+    /// The merged name order of `parts`' shard orders: the cached one if it was built from
+    /// exactly these, else built now. `None` when some shard has no order.
+    fn merged_order(&self, parts: &[Part]) -> Option<Arc<MergedOrder>> {
+        let orders: Vec<&Arc<NameOrder>> = parts
+            .iter()
+            .map(|p| p.order.as_ref())
+            .collect::<Option<_>>()?;
+        let mut cached = self.merged_names.lock();
+        if let Some(m) = cached.as_ref().filter(|m| m.matches(&orders)) {
+            return Some(m.clone());
+        }
+        let merged = Arc::new(MergedOrder::build(orders.into_iter().cloned().collect()));
+        *cached = Some(merged.clone());
+        Some(merged)
     }
 }
 
-/// The first `want` names of the shards' sorted `runs`, in order, each with its shouldRun
-/// flag. Each entry's `u128` is its name's first 16 bytes, big-endian, so most comparisons
-/// never touch the strings.
-///
-/// When most of the candidates are wanted (a page as large as the answer), the runs are
-/// concatenated and stably sorted: the sort finds the sorted runs and merges them with one
-/// comparison per element and level. When a page is a small part of them, a heap holding one
-/// name per shard stops after `want` names.
-fn merge_runs(mut runs: Vec<Vec<Entry>>, want: usize) -> Vec<(Arc<str>, bool, u32)> {
-    let candidates: usize = runs.iter().map(Vec::len).sum();
-    let order = |a: &Entry, b: &Entry| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1));
-    if candidates <= want.saturating_mul(2) {
-        let mut all: Vec<Entry> = Vec::with_capacity(candidates);
-        for run in runs {
-            all.extend(run);
-        }
-        all.sort_by(order);
-        all.truncate(want);
-        return all
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Node;
+    use crate::domain::placement::TolerationOperator;
+    use crate::domain::predicate::should_run;
+    use crate::fleet::{self, FleetSpec, Mutation, Rng};
+
+    /// `(name, shouldRun)` of every Run or Keep node, by name, from the records.
+    fn oracle(inv: &Inventory, p: &PodPlacement) -> Vec<(String, bool)> {
+        inv.scan_nodes(|_| true)
             .into_iter()
-            .map(|(_, name, run, label)| (name, run, label))
-            .collect();
+            .filter_map(|n| {
+                let v = should_run(&n, p);
+                (v.should_run || v.should_continue_running).then_some((n.name, v.should_run))
+            })
+            .collect()
     }
-    let mut found = Vec::with_capacity(want.min(candidates));
-    let mut iters: Vec<_> = runs.drain(..).map(Vec::into_iter).collect();
-    let mut heap = std::collections::BinaryHeap::new();
-    for (i, r) in iters.iter_mut().enumerate() {
-        if let Some((p, name, run, label)) = r.next() {
-            heap.push(std::cmp::Reverse((p, name, i, run, label)));
+
+    /// Every page of `plan` at `limit`, concatenated, checking counts on each.
+    fn paged(inv: &Inventory, plan: &Plan, limit: usize) -> Vec<(String, bool)> {
+        let (mut out, mut after) = (Vec::new(), None::<String>);
+        loop {
+            let page = inv.evaluate(plan, after.as_deref(), limit);
+            assert!(page.names.len() <= limit);
+            assert!(page.names.len() + out.len() <= page.should_run + page.keep);
+            out.extend(page.names.iter().map(|(n, r)| (n.to_owned(), r)));
+            match page.next_after {
+                Some(next) => after = Some(next),
+                None => return out,
+            }
         }
     }
-    while let Some(std::cmp::Reverse((_, name, i, run, label))) = heap.pop() {
-        found.push((name, run, label));
-        if found.len() >= want {
-            break;
-        }
-        if let Some((p, name, run, label)) = iters[i].next() {
-            heap.push(std::cmp::Reverse((p, name, i, run, label)));
+
+    /// Large answers walk the merged name order, pages start inside it, small parts use
+    /// cached shard orders, and every one of them follows nodes joining, leaving and
+    /// changing labels: each answer equals the oracle after every round of churn.
+    #[test]
+    fn name_orders_follow_membership_churn() {
+        let pool: Vec<Node> = fleet::generate(&FleetSpec::nodes(7_000));
+        let inv = Inventory::new(4);
+        inv.upsert_nodes(&pool[..6_000]);
+        let itype = "node.kubernetes.io/instance-type";
+        let everywhere = PodPlacement {
+            tolerations: vec![Toleration {
+                key: String::new(),
+                operator: TolerationOperator::Exists,
+                value: String::new(),
+                effect: None,
+                toleration_seconds: None,
+            }],
+            ..PodPlacement::default()
+        };
+        let selective = PodPlacement {
+            node_selector: [(itype.to_owned(), pool[0].labels[itype].clone())].into(),
+            ..PodPlacement::default()
+        };
+        let one = PodPlacement {
+            node_name: pool[17].name.clone(),
+            ..PodPlacement::default()
+        };
+        let placements = [PodPlacement::default(), everywhere, selective, one];
+        let mut rng = Rng::new(7);
+        let mut next_new = 6_000;
+        for round in 0..6 {
+            for p in &placements {
+                let plan = Plan::compile(p);
+                let want = oracle(&inv, p);
+                for limit in [usize::MAX, 2_500, 100, 7] {
+                    assert_eq!(
+                        paged(&inv, &plan, limit),
+                        want,
+                        "round {round} limit {limit}"
+                    );
+                }
+            }
+            // Rounds alternate joins and departures, so each kind of change alone must
+            // drop the orders; label and taint changes come with both.
+            for _ in 0..40 {
+                if round % 2 == 0 {
+                    inv.upsert_node(&pool[next_new]);
+                    next_new += 1;
+                } else {
+                    inv.delete_node(&pool[rng.below(next_new as u64) as usize].name);
+                }
+                let mut changed = pool[rng.below(next_new as u64) as usize].clone();
+                if inv.get_node(&changed.name).is_some() {
+                    fleet::mutate(&mut changed, Mutation::LabelValue, &mut rng);
+                    fleet::mutate(&mut changed, Mutation::TaintAdd, &mut rng);
+                    inv.upsert_node(&changed);
+                }
+            }
         }
     }
-    found
 }

@@ -18,6 +18,9 @@ use std::sync::Arc;
 use foldhash::fast::RandomState;
 use roaring::RoaringBitmap;
 
+use parking_lot::Mutex;
+
+use super::names::{NameOrder, prefix};
 use super::symbols::{Sym, Symbols};
 use crate::domain::selector::{Operator, Requirement, parse_go_int64};
 use crate::domain::{Condition, Node, Taint, TaintEffect, Time};
@@ -184,6 +187,11 @@ pub(crate) struct Shard {
     /// `DeletionCandidateOfClusterAutoscaler=<timestamp>`), which every evaluation would
     /// otherwise walk past.
     by_taint: Map<TaintId, RoaringBitmap>,
+    /// The names in order as one snapshot, built by the first large answer after a node
+    /// joined (readers build it under the read lock, hence the mutex: a leaf lock, held
+    /// only to take or store the `Arc`). Departed nodes may linger in it, unanswerable: their
+    /// slots are in no set, and a slot is reused only by an insert, which drops the order.
+    name_order: Mutex<Option<Arc<NameOrder>>>,
 }
 
 impl Shard {
@@ -341,40 +349,67 @@ impl Shard {
         })
     }
 
-    /// Slots of `set` in ascending name order, after `after`, at most `limit`.
+    /// The names in order, built now if a node joined since the last build.
+    pub(crate) fn name_order(&self) -> Arc<NameOrder> {
+        let mut cached = self.name_order.lock();
+        cached
+            .get_or_insert_with(|| {
+                let names = self.by_name.iter().map(|(name, &slot)| (&**name, slot));
+                Arc::new(NameOrder::build(names, self.slots.len()))
+            })
+            .clone()
+    }
+
+    /// The names in order if they are built and current; never builds them.
+    pub(crate) fn cached_name_order(&self) -> Option<Arc<NameOrder>> {
+        self.name_order.lock().clone()
+    }
+
+    /// Whether `set` is small enough that sorting it beats walking the shard's name order.
+    pub(crate) fn is_small(&self, set: &RoaringBitmap) -> bool {
+        (set.len() as usize).saturating_mul(8) < self.by_name.len()
+    }
+
+    /// Visits the slots of `set` in ascending name order, after `after`, at most `limit`,
+    /// until `visit` returns false. Names are lent, not cloned: the caller copies what it
+    /// keeps while the shard is locked.
     ///
-    /// A small set is sorted directly; a large one is found by walking the name order, which
-    /// avoids sorting most of the shard.
+    /// A small set is sorted directly (by each name's first 16 bytes, then the rest); a
+    /// large one is found by walking the name order, which avoids sorting most of the shard.
     pub(crate) fn names_in_order(
         &self,
         set: &RoaringBitmap,
         after: Option<&str>,
         limit: usize,
-    ) -> Vec<(Arc<str>, u32)> {
+        mut visit: impl FnMut(&Arc<str>, u32) -> bool,
+    ) {
         if limit == 0 || set.is_empty() {
-            return Vec::new();
+            return;
         }
-        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
-        if (set.len() as usize).saturating_mul(8) < self.by_name.len() {
-            let mut found: Vec<(Arc<str>, u32)> = set
+        if self.is_small(set) {
+            let mut found: Vec<(u128, &Arc<str>, u32)> = set
                 .iter()
                 .filter_map(|slot| {
                     let name = self.name_of(slot)?;
                     after
                         .is_none_or(|a| &**name > a)
-                        .then(|| (name.clone(), slot))
+                        .then(|| (prefix(name), name, slot))
                 })
                 .collect();
-            found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            found.truncate(limit);
-            found
+            found.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+            for &(_, name, slot) in found.iter().take(limit) {
+                if !visit(name, slot) {
+                    return;
+                }
+            }
         } else {
-            self.by_name
-                .range::<str, _>((lower, Bound::Unbounded))
-                .filter(|(_, slot)| set.contains(**slot))
-                .take(limit)
-                .map(|(name, &slot)| (name.clone(), slot))
-                .collect()
+            let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+            let walk = self.by_name.range::<str, _>((lower, Bound::Unbounded));
+            for (name, &slot) in walk.filter(|(_, slot)| set.contains(**slot)).take(limit) {
+                if !visit(name, slot) {
+                    return;
+                }
+            }
         }
     }
 
@@ -483,6 +518,7 @@ impl Shard {
         self.syms.set_node(name, Some(slot));
         if let Some(text) = self.syms.shared(name) {
             self.by_name.insert(text.clone(), slot);
+            *self.name_order.get_mut() = None;
         }
         add(&mut self.all, slot);
         let Shard {
@@ -757,6 +793,8 @@ impl Shard {
             return;
         };
         self.by_name.remove(self.syms.resolve(record.name));
+        // The name order stays valid: this slot is now in no set, so walks of the order skip
+        // it, and only an insert reuses a slot, which drops the order.
         self.syms.set_node(record.name, None);
         self.all.remove(slot);
         for &pair in record.labels() {

@@ -581,7 +581,7 @@ fn counts(answer: &Answer) -> (usize, usize) {
 }
 
 fn names_of(e: &Evaluation) -> Answer {
-    e.names.iter().map(|(n, r)| (n.to_string(), *r)).collect()
+    e.names.iter().map(|(n, r)| (n.to_string(), r)).collect()
 }
 
 /// A page limit: mostly small (many pages), sometimes exactly the answer's size (the last
@@ -1124,13 +1124,13 @@ fn check_pages_under_churn(
         pages += 1;
         assert!(pages <= 200, "{ctx}: the page walk does not end");
         assert!(page.names.len() <= limit, "{ctx}: page over its limit");
-        for (name, run) in &page.names {
+        for (name, run) in page.names.iter() {
             assert!(
-                cursor.as_deref().is_none_or(|c| &**name > c),
+                cursor.as_deref().is_none_or(|c| name > c),
                 "{ctx}: {name} not after {cursor:?}"
             );
             if name.starts_with("stable-") {
-                got_stable.insert(name.to_string(), if *run { Seen::Run } else { Seen::Keep });
+                got_stable.insert(name.to_string(), if run { Seen::Run } else { Seen::Keep });
             }
             cursor = Some(name.to_string());
         }
