@@ -337,7 +337,7 @@ type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 struct Groups<'a> {
     /// Per input node: its group's range in `pods`.
     ranges: Vec<(u32, u32)>,
-    pods: Vec<&'a DaemonPod>,
+    pods: Vec<Held<'a>>,
     /// `getUnscheduledPodsWithoutNode`: unscheduled, not deleting pods pinned to a node
     /// that is not listed, in input order.
     orphans: Vec<&'a DaemonPod>,
@@ -345,8 +345,36 @@ struct Groups<'a> {
     outdated: bool,
 }
 
+/// A grouped pod with what every step of a sync asks of it, read once: the steps walk these
+/// compact entries again and again, and never go back to the pod (whose revision hash is
+/// one more heap string to fetch per pod) except to name it in an action.
+#[derive(Clone, Copy)]
+struct Held<'a> {
+    pod: &'a DaemonPod,
+    /// Runs the target revision.
+    new: bool,
+    ready: bool,
+    available: bool,
+    deleting: bool,
+    /// `Failed` or `Succeeded`.
+    failed: bool,
+}
+
+impl<'a, N> Ctx<'a, N> {
+    fn held(&self, pod: &'a DaemonPod) -> Held<'a> {
+        Held {
+            pod,
+            new: same_hash(&pod.revision_hash, self.hash),
+            ready: is_ready(pod),
+            available: self.available(pod),
+            deleting: pod.deleting,
+            failed: is_failed(pod),
+        }
+    }
+}
+
 impl<'a> Groups<'a> {
-    fn of(&self, node: usize) -> &[&'a DaemonPod] {
+    fn of(&self, node: usize) -> &[Held<'a>] {
         let (start, end) = self.ranges[node];
         &self.pods[start as usize..end as usize]
     }
@@ -385,15 +413,19 @@ fn group_pods<'a, N: PlannerNode>(cx: &Ctx<'a, N>) -> Groups<'a> {
     let mut start = vec![0u32; n + 1];
     let mut pod_group: Vec<u32> = Vec::with_capacity(cx.pods.len());
     let (mut orphans, mut outdated) = (Vec::new(), false);
+    // The grouped pods, read once, in input order.
+    let mut held: Vec<Held<'a>> = Vec::with_capacity(cx.pods.len());
     for (&pod, &g) in cx.pods.iter().zip(&pod_node) {
         if g.is_none() && pod.unscheduled && !pod.deleting {
             orphans.push(pod);
         }
         match g {
             Some(g) if !(pod.deleting && pod.phase.is_terminal()) => {
-                outdated |= !pod.deleting && !same_hash(&pod.revision_hash, cx.hash);
+                let h = cx.held(pod);
+                outdated |= !h.deleting && !h.new;
                 start[g as usize + 1] += 1;
                 pod_group.push(g);
+                held.push(h);
             }
             _ => pod_group.push(u32::MAX),
         }
@@ -402,23 +434,18 @@ fn group_pods<'a, N: PlannerNode>(cx: &Ctx<'a, N>) -> Groups<'a> {
     for g in 0..n {
         start[g + 1] += start[g];
     }
-    let total = start[n] as usize;
-    let mut pods: Vec<&'a DaemonPod> = match cx.pods.first() {
-        Some(&p) if total > 0 => vec![p; total],
-        _ => Vec::new(),
-    };
+    let mut pods: Vec<Held<'a>> = held.clone();
     let mut next = start.clone();
-    for (&pod, &g) in cx.pods.iter().zip(&pod_group) {
-        if g != u32::MAX {
-            let at = &mut next[g as usize];
-            pods[*at as usize] = pod;
-            *at += 1;
-        }
+    let grouped = pod_group.iter().filter(|&&g| g != u32::MAX);
+    for (h, &g) in held.into_iter().zip(grouped) {
+        let at = &mut next[g as usize];
+        pods[*at as usize] = h;
+        *at += 1;
     }
     for g in 0..n {
         let (s, e) = (start[g] as usize, start[g + 1] as usize);
         if e - s > 1 {
-            pods[s..e].sort_by(|a, b| pod_order(a, b));
+            pods[s..e].sort_by(|a, b| pod_order(a.pod, b.pod));
         }
     }
     let ranges = group
@@ -524,21 +551,21 @@ fn manage<'a, N: PlannerNode>(
         }
         let live = pods.iter().copied().filter(|p| !p.deleting);
         if !should_continue_running {
-            deletes.extend(live.map(|p| (p, DeleteReason::Misscheduled)));
+            deletes.extend(live.map(|p| (p.pod, DeleteReason::Misscheduled)));
             continue;
         }
         let mut running_count = 0usize;
-        for pod in live.clone() {
-            if is_failed(pod) {
-                deletes.push((pod, DeleteReason::Failed));
+        for h in live.clone() {
+            if h.failed {
+                deletes.push((h.pod, DeleteReason::Failed));
             } else {
                 running_count += 1;
             }
         }
         // `running` keeps the pod order of its group.
-        let running = live.filter(|p| !is_failed(p));
+        let running = live.filter(|p| !p.failed);
         if !surge {
-            deletes.extend(running.skip(1).map(|p| (p, DeleteReason::Duplicate)));
+            deletes.extend(running.skip(1).map(|p| (p.pod, DeleteReason::Duplicate)));
             continue;
         }
         if running_count <= 1 {
@@ -548,39 +575,32 @@ fn manage<'a, N: PlannerNode>(
             continue;
         }
         let (mut oldest_new, mut oldest_old) = (None, None);
-        for pod in running {
-            let slot = if same_hash(&pod.revision_hash, cx.hash) {
+        for h in running {
+            let slot = if h.new {
                 &mut oldest_new
             } else {
                 &mut oldest_old
             };
             if slot.is_none() {
-                *slot = Some(pod);
+                *slot = Some(h);
             } else {
-                deletes.push((pod, DeleteReason::Duplicate));
+                deletes.push((h.pod, DeleteReason::Duplicate));
             }
         }
         if let (Some(new), Some(old)) = (oldest_new, oldest_old)
-            && (!is_ready(old) || cx.available(new))
+            && (!old.ready || new.available)
         {
-            deletes.push((old, DeleteReason::Outdated));
+            deletes.push((old.pod, DeleteReason::Outdated));
         }
     }
 }
 
 /// `findUpdatedPodsOnNode`: the live new and old pod of a node, or `None` when it has more
 /// than one of either (excess pods, which `manage` prunes).
-fn updated_pods<'a>(
-    pods: &[&'a DaemonPod],
-    hash: &str,
-) -> Option<(Option<&'a DaemonPod>, Option<&'a DaemonPod>)> {
+fn updated_pods<'a>(pods: &[Held<'a>]) -> Option<(Option<Held<'a>>, Option<Held<'a>>)> {
     let (mut new, mut old) = (None, None);
     for pod in pods.iter().copied().filter(|p| !p.deleting) {
-        let slot = if same_hash(&pod.revision_hash, hash) {
-            &mut new
-        } else {
-            &mut old
-        };
+        let slot = if pod.new { &mut new } else { &mut old };
         if slot.is_some() {
             return None;
         }
@@ -664,8 +684,8 @@ fn current_wave<'n, N: PlannerNode>(
         if !node.verdict().should_run || updatable.is_some_and(|u| !u[k]) {
             continue;
         }
-        let live = updated_pods(groups.of(i as usize), cx.hash);
-        let done = matches!(live, Some((Some(new), None)) if cx.available(new));
+        let live = updated_pods(groups.of(i as usize));
+        let done = matches!(live, Some((Some(new), None)) if new.available);
         let has_new = matches!(live, Some((Some(_), _)) | None);
         let domain = node.domain();
         let state = match &mut last {
@@ -704,7 +724,6 @@ fn rolling_update<'a, N: PlannerNode>(
     max_surge: u64,
     max_unavailable: u64,
 ) -> Rolling<'a> {
-    let hash = cx.hash;
     // `nodeToDaemonPods`: desired nodes, and nodes with pods, by name.
     let entries: Vec<u32> = order
         .iter()
@@ -722,10 +741,9 @@ fn rolling_update<'a, N: PlannerNode>(
         let kept: FastSet<&str> = updatable_nodes(
             entries.iter().map(|&i| {
                 let pods = groups.of(i as usize);
-                let live = updated_pods(pods, hash);
-                let old_deleting = pods
-                    .iter()
-                    .any(|p| p.deleting && !same_hash(&p.revision_hash, hash));
+                let live =
+                    updated_pods(pods).map(|(new, old)| (new.map(|h| h.pod), old.map(|h| h.pod)));
+                let old_deleting = pods.iter().any(|p| p.deleting && !p.new);
                 (name(i), live, old_deleting)
             }),
             partition,
@@ -749,7 +767,7 @@ fn rolling_update<'a, N: PlannerNode>(
         let mut unavailable = 0u64;
         let mut candidates = Vec::new();
         for (k, &i) in entries.iter().enumerate() {
-            let Some(live) = updated_pods(groups.of(i as usize), hash) else {
+            let Some(live) = updated_pods(groups.of(i as usize)) else {
                 unavailable += 1;
                 continue;
             };
@@ -761,22 +779,22 @@ fn rolling_update<'a, N: PlannerNode>(
                         out.outdated_updatable += 1;
                     }
                 }
-                (Some(new), None) => unavailable += u64::from(!cx.available(new)),
+                (Some(new), None) => unavailable += u64::from(!new.available),
                 (None, Some(old)) => {
                     if !may_touch(k) {
                         out.held_by_partition += 1;
-                        unavailable += u64::from(!cx.available(old));
+                        unavailable += u64::from(!old.available);
                         continue;
                     }
                     out.outdated_updatable += 1;
-                    if !cx.available(old) {
+                    if !old.available {
                         // Allowed replacement: outside the budget, whatever the wave.
-                        out.deletes.push((old, DeleteReason::Outdated));
+                        out.deletes.push((old.pod, DeleteReason::Outdated));
                         unavailable += 1;
                     } else if !in_wave(i) {
                         out.held_by_wave += 1;
                     } else {
-                        candidates.push(old);
+                        candidates.push(old.pod);
                     }
                 }
             }
@@ -796,12 +814,12 @@ fn rolling_update<'a, N: PlannerNode>(
     let (mut allowed_new, mut candidates, mut should_not_run) =
         (Vec::new(), Vec::new(), Vec::new());
     for (k, &i) in entries.iter().enumerate() {
-        let Some((new, old)) = updated_pods(groups.of(i as usize), hash) else {
+        let Some((new, old)) = updated_pods(groups.of(i as usize)) else {
             surging += 1;
             continue;
         };
         let counted = old.or(new);
-        available += u64::from(counted.is_some_and(|p| cx.available(p)));
+        available += u64::from(counted.is_some_and(|p| p.available));
         let Some(old) = old else { continue };
         if !may_touch(k) {
             out.held_by_partition += 1;
@@ -810,18 +828,18 @@ fn rolling_update<'a, N: PlannerNode>(
         out.outdated_updatable += 1;
         let should_run = cx.nodes[i as usize].verdict().should_run;
         match new {
-            None if !cx.available(old) => {
+            None if !old.available => {
                 if should_run {
                     allowed_new.push(i);
                 } else {
-                    out.deletes.push((old, DeleteReason::Misscheduled));
+                    out.deletes.push((old.pod, DeleteReason::Misscheduled));
                 }
             }
-            None if !should_run => should_not_run.push(old),
+            None if !should_run => should_not_run.push(old.pod),
             None if !in_wave(i) => out.held_by_wave += 1,
             None => candidates.push(i),
-            Some(new) if !cx.available(new) => surging += 1,
-            Some(_) => out.deletes.push((old, DeleteReason::Outdated)),
+            Some(new) if !new.available => surging += 1,
+            Some(_) => out.deletes.push((old.pod, DeleteReason::Outdated)),
         }
     }
     let remaining = usize::try_from(max_surge.saturating_sub(surging)).unwrap_or(usize::MAX);
@@ -857,9 +875,9 @@ fn status_of<N: PlannerNode>(cx: &Ctx<'_, N>, groups: &Groups<'_>) -> Status {
             continue;
         };
         s.current_number_scheduled += 1;
-        s.number_ready += u32::from(is_ready(first));
-        s.number_available += u32::from(cx.available(first));
-        s.updated_number_scheduled += u32::from(same_hash(&first.revision_hash, cx.hash));
+        s.number_ready += u32::from(first.ready);
+        s.number_available += u32::from(first.available);
+        s.updated_number_scheduled += u32::from(first.new);
     }
     s.number_unavailable = s.desired_number_scheduled - s.number_available;
     s
