@@ -26,7 +26,7 @@
 //!   not matter. Same input, same plan.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::daemonset::{StrategyType, UpdateStrategy};
@@ -669,16 +669,15 @@ struct Rolling<'a> {
 ///
 /// Nodes the partition protects are left out: they never move, so they must not hold a
 /// wave open.
-fn current_wave<'n, N: PlannerNode>(
-    cx: &'n Ctx<'_, N>,
+fn current_wave<N: PlannerNode>(
+    cx: &Ctx<'_, N>,
     groups: &Groups<'_>,
     entries: &[u32],
     updatable: Option<&[bool]>,
-) -> Option<&'n str> {
-    // domain → (in progress, complete)
-    let mut domains: BTreeMap<&str, (bool, bool)> = BTreeMap::new();
-    // The last domain seen and its state, to skip the map for runs of one domain.
-    let mut last: Option<(&str, (bool, bool))> = None;
+    domains: &Domains<'_>,
+) -> Option<u32> {
+    // Per domain id: (in progress, complete), once a desired node of it is seen.
+    let mut state: Vec<Option<(bool, bool)>> = vec![None; domains.names.len()];
     for (k, &i) in entries.iter().enumerate() {
         let node = &cx.nodes[i as usize];
         if !node.verdict().should_run || updatable.is_some_and(|u| !u[k]) {
@@ -687,32 +686,56 @@ fn current_wave<'n, N: PlannerNode>(
         let live = updated_pods(groups.of(i as usize));
         let done = matches!(live, Some((Some(new), None)) if new.available);
         let has_new = matches!(live, Some((Some(_), _)) | None);
-        let domain = node.domain();
-        let state = match &mut last {
-            Some((d, state)) if *d == domain => state,
-            _ => {
-                if let Some((d, state)) = last.take() {
-                    domains.insert(d, state);
-                }
-                let state = domains.get(domain).copied().unwrap_or((false, true));
-                &mut last.insert((domain, state)).1
-            }
-        };
-        state.0 |= has_new && !done;
-        state.1 &= done;
+        let s = state[domains.ids[i as usize] as usize].get_or_insert((false, true));
+        s.0 |= has_new && !done;
+        s.1 &= done;
     }
-    if let Some((d, state)) = last {
-        domains.insert(d, state);
-    }
-    let mut order: Vec<(&str, bool, bool)> = domains
-        .into_iter()
-        .map(|(name, (in_progress, complete))| (name, in_progress, complete))
+    let mut order: Vec<(&str, u32, bool, bool)> = state
+        .iter()
+        .enumerate()
+        .filter_map(|(id, s)| {
+            s.map(|(in_progress, complete)| (domains.names[id], id as u32, in_progress, complete))
+        })
         .collect();
-    order.sort_by_key(|&(name, in_progress, _)| (!in_progress, name.is_empty(), name));
+    order.sort_by_key(|&(name, _, in_progress, _)| (!in_progress, name.is_empty(), name));
     order
         .into_iter()
-        .find(|&(_, _, complete)| !complete)
-        .map(|(name, _, _)| name)
+        .find(|&(_, _, _, complete)| !complete)
+        .map(|(_, id, _, _)| id)
+}
+
+/// The nodes' topology domains numbered: equal domains, equal ids.
+struct Domains<'a> {
+    /// Per input node.
+    ids: Vec<u32>,
+    /// Per id, the domain.
+    names: Vec<&'a str>,
+}
+
+impl<'a> Domains<'a> {
+    /// Numbers domains by where their text is first, then by the text of each new place:
+    /// callers that hand every node of a domain the same string (the service does) cost
+    /// one pointer hash per node and no string hashing.
+    fn of<N: PlannerNode>(nodes: &'a [N]) -> Domains<'a> {
+        let mut by_place: FastMap<(usize, usize), u32> = FastMap::default();
+        let mut by_text: FastMap<&str, u32> = FastMap::default();
+        let mut names = Vec::new();
+        let ids = nodes
+            .iter()
+            .map(|node| {
+                let d = node.domain();
+                *by_place
+                    .entry((d.as_ptr() as usize, d.len()))
+                    .or_insert_with(|| {
+                        *by_text.entry(d).or_insert_with(|| {
+                            names.push(d);
+                            (names.len() - 1) as u32
+                        })
+                    })
+            })
+            .collect();
+        Domains { ids, names }
+    }
 }
 
 /// `rollingUpdate`: replaces old pods within `maxUnavailable` (no surge) or `maxSurge`.
@@ -755,12 +778,11 @@ fn rolling_update<'a, N: PlannerNode>(
     });
     let updatable = updatable.as_deref();
     let may_touch = |k: usize| updatable.is_none_or(|u| u[k]);
-    let wave = if cx.strategy.topology_key.is_empty() {
-        None
-    } else {
-        current_wave(cx, groups, &entries, updatable)
-    };
-    let in_wave = |i: u32| wave.is_none_or(|w| cx.nodes[i as usize].domain() == w);
+    let domains = (!cx.strategy.topology_key.is_empty()).then(|| Domains::of(cx.nodes));
+    let wave = domains
+        .as_ref()
+        .and_then(|d| current_wave(cx, groups, &entries, updatable, d).map(|w| (d, w)));
+    let in_wave = |i: u32| wave.is_none_or(|(d, w)| d.ids[i as usize] == w);
 
     let mut out = Rolling::default();
     if max_surge == 0 {
