@@ -29,3 +29,10 @@ pub mod server;
 pub mod telemetry;
 
 pub use error::Error;
+
+/// The global allocator (feature `mimalloc`, on by default): per-thread heaps, where
+/// glibc's malloc made the server's worker threads wait on its arena locks under load
+/// (see `loadtest/README.md`, "Allocator").
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

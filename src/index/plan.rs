@@ -159,6 +159,13 @@ impl ShardSets {
         )
     }
 
+    /// `(shouldRun, keep)` of one candidate slot.
+    fn verdict(&self, slot: u32) -> (bool, bool) {
+        let no_execute = self.no_execute.contains(slot);
+        let no_schedule = self.no_schedule.contains(slot);
+        (!no_schedule && !no_execute, no_schedule && !no_execute)
+    }
+
     /// `(shouldRun, keep)` counts.
     fn counts(&self, shard: &Shard) -> (u64, u64) {
         let (excluded, keep) = self.exclusions();
@@ -378,6 +385,16 @@ impl Gathered {
         self.run_ends.push(self.keys.len());
     }
 
+    /// Ends the run of names pushed since `start`, in any order: sorts it and keeps its
+    /// first `want`.
+    fn end_run(&mut self, start: usize, want: usize) {
+        let mut keys = std::mem::take(&mut self.keys);
+        keys[start..].sort_unstable_by(|a, b| self.order(a, b));
+        keys.truncate(start.saturating_add(want));
+        self.keys = keys;
+        self.run_ends.push(self.keys.len());
+    }
+
     fn name(&self, k: &Key) -> &str {
         let s = self.spans[k.at as usize];
         let text = match s.text {
@@ -559,10 +576,6 @@ impl Inventory {
                 out.keep += keep as usize;
                 continue;
             }
-            let (run, keep) = sets.into_sets(&shard);
-            out.should_run += run.len() as usize;
-            out.keep += keep.len() as usize;
-            let either = &run | &keep;
             // Each slot's label value, numbered among all values of the answer.
             let labels = label.map(|key| {
                 shard.label_by_slot(key, |value| {
@@ -572,6 +585,35 @@ impl Inventory {
                     })
                 })
             });
+            if let Some(base) = sets.base.as_ref().filter(|b| shard.is_small(b)) {
+                // A few candidates (a selective query): each is decided by two membership
+                // tests and named directly; no set is built. The part has no order, so the
+                // answer is merged from the shards' runs.
+                let part = Part {
+                    order: None,
+                    run: RoaringBitmap::new(),
+                    either: RoaringBitmap::new(),
+                    labels,
+                };
+                let start = copied.keys.len();
+                for slot in base {
+                    let (run, keep) = sets.verdict(slot);
+                    out.should_run += usize::from(run);
+                    out.keep += usize::from(keep);
+                    if let Some(name) = shard.name_of(slot).filter(|_| run || keep)
+                        && after.is_none_or(|a| &**name > a)
+                    {
+                        copied.push_owned(name, run, part.label(slot));
+                    }
+                }
+                copied.end_run(start, want);
+                parts.push(part);
+                continue;
+            }
+            let (run, keep) = sets.into_sets(&shard);
+            out.should_run += run.len() as usize;
+            out.keep += keep.len() as usize;
+            let either = &run | &keep;
             let order = if shard.is_small(&either) {
                 shard.cached_name_order()
             } else {
