@@ -121,9 +121,26 @@ pub fn record_sync_batch(outcome: &BatchOutcome, rejected: usize) {
 /// shouldRun and keep counts over the whole inventory. (Query counts and latency per
 /// method come from the edge layer.)
 pub fn record_evaluation(names: usize, should_run: usize, keep: usize) {
-    metrics::histogram!(PLACEMENT_NAMES).record(names as f64);
-    metrics::histogram!(PLACEMENT_SHOULD_RUN).record(should_run as f64);
-    metrics::histogram!(PLACEMENT_KEEP).record(keep as f64);
+    /// The three histograms, looked up once: a lookup by name hashes the key and searches
+    /// the registry, which on the hottest query cost more than the recording.
+    struct Sizes {
+        names: metrics::Histogram,
+        should_run: metrics::Histogram,
+        keep: metrics::Histogram,
+    }
+    static SIZES: OnceLock<Sizes> = OnceLock::new();
+    let sizes = SIZES.get_or_init(|| {
+        // The recorder must be in place before handles are taken from it.
+        metrics_handle();
+        Sizes {
+            names: metrics::histogram!(PLACEMENT_NAMES),
+            should_run: metrics::histogram!(PLACEMENT_SHOULD_RUN),
+            keep: metrics::histogram!(PLACEMENT_KEEP),
+        }
+    });
+    sizes.names.record(names as f64);
+    sizes.should_run.record(should_run as f64);
+    sizes.keep.record(keep as f64);
 }
 
 /// Records one computed `NextBatch`: creates and deletes decided, and whether the rollout

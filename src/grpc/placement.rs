@@ -164,7 +164,8 @@ impl PlacementApi for PlacementService {
                 .inventory
                 .evaluate(&Plan::compile(&placement), after.as_deref(), limit);
         telemetry::record_evaluation(answer.names.len(), answer.should_run, answer.keep);
-        let (mut nodes, mut keep_nodes) = (Vec::new(), Vec::new());
+        let mut nodes = Vec::with_capacity(answer.names.len());
+        let mut keep_nodes = Vec::new();
         for (name, run) in answer.names.iter() {
             if run {
                 nodes.push(name.to_owned());

@@ -277,6 +277,10 @@ impl Key {
     }
 }
 
+/// Up to this many gathered names, the merge simply sorts them (names are distinct, so an
+/// unstable sort is exact).
+const SMALL_MERGE: usize = 64;
+
 /// Where a gathered name's text is before the merge: in `Gathered::own`.
 const OWN: u32 = u32::MAX;
 
@@ -342,6 +346,10 @@ impl Gathered {
 
     /// Adds a name by copying it.
     fn push_owned(&mut self, name: &str, run: bool, label: u32) {
+        if self.own.capacity() == 0 {
+            // Room for a typical page of small answers at once, instead of growing by steps.
+            self.own.reserve(64 * 32);
+        }
         let start = self.own.len() as u32;
         self.own.push_str(name);
         self.keys.push(Key::new(name, self.spans.len()));
@@ -418,7 +426,10 @@ impl Gathered {
     /// stops after `want`.
     fn merge(mut self, want: usize) -> (Names, Vec<u32>) {
         let mut keys = std::mem::take(&mut self.keys);
-        if keys.len() <= want.saturating_mul(2) {
+        if keys.len() <= SMALL_MERGE {
+            keys.sort_unstable_by(|a, b| self.order(a, b));
+            keys.truncate(want);
+        } else if keys.len() <= want.saturating_mul(2) {
             keys.sort_by(|a, b| self.order(a, b));
             keys.truncate(want);
         } else {
