@@ -30,22 +30,19 @@
 //!    on the service object, as the server's handler runs it, without transport.
 //! 2. **over gRPC**: a tonic client against `dsched::server::run` on 127.0.0.1:0, loaded with
 //!    the same fleet, pods and DaemonSets through `Sync` and `Apply`.
-//! 3. **breakdown**: `RolloutService::sync` replicated step by step with public APIs, each
-//!    step timed: placement evaluation on the index, `pods_of`, building the node list, the
-//!    misscheduled-node lookup, the topology-domain lookup, and `domain::rollout::plan`.
-//! 4. **pure planner**: `domain::rollout::plan` on prebuilt inputs, and its parts
-//!    (`status`, `plan_manage`, `plan_rolling`, each of which groups pods again).
+//! 3. **breakdown**: the same sync in its two halves, on the service's own code
+//!    (`dsched::rollout_sync`): `SyncInput::gather` (placement evaluation with every name
+//!    and domain, the DaemonSet's pods, each pod matched to its node) and `SyncInput::plan`
+//!    (the node list merged by name and `domain::rollout::plan_view`).
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Instant;
 
-use dsched::domain::predicate::Verdict;
-use dsched::domain::rollout::{self, RolloutInput, RolloutNode, RolloutPlan};
 use dsched::domain::validate::FieldPath;
-use dsched::domain::{DaemonPod, Node, Time};
+use dsched::domain::{Node, Time};
 use dsched::fleet::{self, FleetSpec};
 use dsched::grpc::convert::pod_from_pb;
 use dsched::grpc::daemonsets::DaemonSetsService;
@@ -58,6 +55,7 @@ use dsched::grpc::pb::rollout_server::Rollout as _;
 use dsched::grpc::rollout::RolloutService;
 use dsched::grpc::state::State;
 use dsched::index::plan::{Names, Plan};
+use dsched::rollout_sync::SyncInput;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Request;
@@ -154,7 +152,7 @@ struct Args {
     sizes: Vec<usize>,
     reps: Option<usize>,
     variants: Vec<Variant>,
-    /// `inproc`, `grpc`, `breakdown`, `planner`; empty = all.
+    /// `inproc`, `grpc`, `breakdown`; empty = all.
     only: Vec<String>,
 }
 
@@ -169,7 +167,7 @@ impl Args {
 }
 
 const USAGE: &str = "usage: rollout [--nodes N[,N…]] [--reps N] [--quick] \
-                     [--variant no-surge,surge,wave] [--only inproc,grpc,breakdown,planner]";
+                     [--variant no-surge,surge,wave] [--only inproc,grpc,breakdown]";
 
 fn parse_args() -> Args {
     let mut args = Args {
@@ -215,7 +213,7 @@ fn parse_args() -> Args {
             }
             "--only" => {
                 for p in value().split(',') {
-                    if !["inproc", "grpc", "breakdown", "planner"].contains(&p) {
+                    if !["inproc", "grpc", "breakdown"].contains(&p) {
                         fail(format!("unknown phase {p:?}"));
                     }
                     args.only.push(p.to_owned());
@@ -358,37 +356,24 @@ async fn size(args: &Args, n: usize, table: &mut Table) {
         }
     }
 
-    if args.runs("breakdown") || args.runs("planner") {
+    if args.runs("breakdown") {
         for &v in &args.variants {
-            let (b, input) = breakdown(&state, v, reps);
-            if args.runs("breakdown") {
-                b.print(n, v);
-                let total = b.total();
-                table.row(
-                    &format!("  {n}, {}: gathering (index, pods, node list)", v.name()),
-                    format!(
-                        "{} ({:.0} %)",
-                        ms(total - b.plan),
-                        100.0 * (total - b.plan) / total
-                    ),
-                    "(share of the sum of steps)",
-                    None,
-                );
-            }
-            if args.runs("planner") {
-                let p = planner(&input, v, reps);
-                p.print(n, v);
-                let share = inproc
-                    .get(v.name())
-                    .map(|t| format!(" = {:.0} % of in-process", 100.0 * p.plan / t))
-                    .unwrap_or_default();
-                table.row(
-                    &format!("  {n}, {}: pure planner `rollout::plan`", v.name()),
-                    format!("{}{share}", ms(p.plan)),
-                    "(no goal)",
-                    None,
-                );
-            }
+            let b = breakdown(&state, v, reps);
+            b.print(n, v);
+            let total = b.gather + b.plan;
+            let share = |x: f64| format!("{} ({:.0} %)", ms(x), 100.0 * x / total);
+            table.row(
+                &format!("  {n}, {}: gather (index, pods, matching)", v.name()),
+                share(b.gather),
+                "(share of gather + plan)",
+                None,
+            );
+            table.row(
+                &format!("  {n}, {}: plan (node list, planner)", v.name()),
+                share(b.plan),
+                "(share of gather + plan)",
+                None,
+            );
         }
     }
     drop(daemonsets);
@@ -512,17 +497,13 @@ fn mid_rollout_pods(v: Variant, listed: &Names, zone: &HashMap<&str, &str>) -> V
 }
 
 // ---------------------------------------------------------------------------
-// Breakdown: `RolloutService::sync` step by step
+// Breakdown
 // ---------------------------------------------------------------------------
 
-#[derive(Default)]
+/// Medians of the two halves of a sync, and the size of its input.
 struct Breakdown {
     registry_get: f64,
-    evaluate: f64,
-    pods_of: f64,
-    node_list: f64,
-    misscheduled: f64,
-    domains: f64,
+    gather: f64,
     plan: f64,
     drop: f64,
     nodes: usize,
@@ -530,234 +511,64 @@ struct Breakdown {
 }
 
 impl Breakdown {
-    fn total(&self) -> f64 {
-        self.registry_get
-            + self.evaluate
-            + self.pods_of
-            + self.node_list
-            + self.misscheduled
-            + self.domains
-            + self.plan
-            + self.drop
-    }
-
     fn print(&self, n: usize, v: Variant) {
-        let t = self.total();
-        let pct = |x: f64| format!("{} ({:.0} %)", ms(x), 100.0 * x / t);
         println!(
             "[{n} nodes] {} sync breakdown (medians, {} nodes, {} pods): registry.get {} | \
-             Plan::compile + evaluate {} | pods_of {} | node list {} | misscheduled lookup {} | \
-             topology domains {} | rollout::plan {} | drop inputs {} | sum {}",
+             SyncInput::gather {} | SyncInput::plan {} | drop {}",
             v.name(),
             self.nodes,
             self.pods,
-            pct(self.registry_get),
-            pct(self.evaluate),
-            pct(self.pods_of),
-            pct(self.node_list),
-            pct(self.misscheduled),
-            pct(self.domains),
-            pct(self.plan),
-            pct(self.drop),
-            ms(t),
+            ms(self.registry_get),
+            ms(self.gather),
+            ms(self.plan),
+            ms(self.drop),
         );
     }
 }
 
-/// `RolloutService::sync` (src/grpc/rollout.rs) replicated with public APIs, each step
-/// timed; returns the medians and the last run's planner input.
-fn breakdown(
-    state: &State,
-    v: Variant,
-    reps: usize,
-) -> (
-    Breakdown,
-    (
-        Vec<RolloutNode>,
-        Vec<DaemonPod>,
-        dsched::registry::DaemonSet,
-    ),
-) {
-    let mut steps: Vec<[f64; 8]> = Vec::new();
-    let mut last = None;
+/// `RolloutService::sync`'s steps, each timed: the registry lookup, then the service's own
+/// `SyncInput::gather` and `SyncInput::plan`, then dropping what they made.
+fn breakdown(state: &State, v: Variant, reps: usize) -> Breakdown {
+    let mut steps: Vec<[f64; 4]> = Vec::new();
+    let (mut nodes, mut pods) = (0, 0);
     let name = v.daemonset();
     let now = Time {
         seconds: NOW,
         nanos: 0,
     };
     for i in 0..=reps {
-        let mut s = [0.0; 8];
+        let mut s = [0.0; 4];
         let mut t = Instant::now();
-        let mut lap = |slot: usize, s: &mut [f64; 8]| {
+        let mut lap = |slot: usize, s: &mut [f64; 4]| {
             s[slot] = t.elapsed().as_secs_f64();
             t = Instant::now();
         };
         let ds = state.registry.get(NAMESPACE, &name).expect("registered");
         lap(0, &mut s);
-        let inventory = &state.inventory;
-        let key = &ds.spec.strategy.topology_key;
-        let answer = inventory.evaluate_labeled(
-            &Plan::compile(&ds.spec.placement),
-            None,
-            usize::MAX,
-            (!key.is_empty()).then_some(key.as_str()),
-        );
+        let input = SyncInput::gather(&state.inventory, &ds);
         lap(1, &mut s);
-        // The server hands the planner the inventory's shared pods; this replica feeds the
-        // owned-input planner, so it copies them (as the server did before pods were shared).
-        let pods: Vec<DaemonPod> = inventory
-            .pods_of(NAMESPACE, &name)
-            .iter()
-            .map(|p| (**p).clone())
-            .collect();
+        let plan = input.plan(&ds, now);
         lap(2, &mut s);
-        let mut nodes: Vec<RolloutNode> = answer
-            .names
-            .iter()
-            .map(|(node, run)| RolloutNode {
-                name: node.to_string(),
-                verdict: if run { Verdict::RUN } else { Verdict::KEEP },
-                domain: String::new(),
-            })
-            .collect();
+        assert!(
+            !plan.create_on.is_empty() || !plan.delete.is_empty() || plan.waiting.is_some(),
+            "{}: the scenario should be mid-rollout",
+            v.name()
+        );
+        (nodes, pods) = (input.nodes(), input.pods());
+        drop(black_box((input, plan, ds)));
         lap(3, &mut s);
-        let listed: HashSet<String> = nodes.iter().map(|n| n.name.clone()).collect();
-        let hosting: HashSet<&str> = pods
-            .iter()
-            .map(|p| p.node.as_str())
-            .filter(|n| !listed.contains(*n))
-            .collect();
-        for node in hosting {
-            if inventory.get_node(node).is_some() {
-                nodes.push(RolloutNode {
-                    name: node.to_owned(),
-                    verdict: Verdict::EXCLUDE,
-                    domain: String::new(),
-                });
-            }
-        }
-        drop(listed);
-        lap(4, &mut s);
-        if !key.is_empty() {
-            // Listed nodes come first, in `answer.names` order, with the labels the
-            // evaluation read; the few excluded hosts are looked up.
-            for (i, node) in nodes.iter_mut().enumerate() {
-                node.domain = match answer.labels.get(i) {
-                    Some(&d) => answer.label_values[d as usize].clone(),
-                    None => inventory
-                        .get_node(&node.name)
-                        .and_then(|(n, _)| n.labels.get(key).cloned())
-                        .unwrap_or_default(),
-                };
-            }
-        }
-        lap(5, &mut s);
-        let plan = rollout::plan(&RolloutInput {
-            nodes: &nodes,
-            pods: &pods,
-            hash: ds.current_hash(),
-            strategy: &ds.spec.strategy,
-            min_ready_seconds: ds.spec.min_ready_seconds,
-            now,
-        });
-        lap(6, &mut s);
-        black_box(&plan);
-        if i == reps {
-            last = Some((nodes, pods, ds));
-        } else {
-            drop((nodes, pods, ds, answer, plan));
-        }
-        lap(7, &mut s);
         if i > 0 {
             steps.push(s);
         }
     }
     let col = |k: usize| median(&steps.iter().map(|s| s[k]).collect::<Vec<_>>());
-    let last = last.expect("a last run");
-    let b = Breakdown {
+    Breakdown {
         registry_get: col(0),
-        evaluate: col(1),
-        pods_of: col(2),
-        node_list: col(3),
-        misscheduled: col(4),
-        domains: col(5),
-        plan: col(6),
-        drop: col(7),
-        nodes: last.0.len(),
-        pods: last.1.len(),
-    };
-    (b, last)
-}
-
-// ---------------------------------------------------------------------------
-// The pure planner
-// ---------------------------------------------------------------------------
-
-struct Planner {
-    plan: f64,
-    status: f64,
-    manage: f64,
-    rolling: f64,
-}
-
-impl Planner {
-    fn print(&self, n: usize, v: Variant) {
-        println!(
-            "[{n} nodes] {} pure planner (medians): rollout::plan {} | its parts, each grouping \
-             pods again: status {} | plan_manage {} | plan_rolling {}",
-            v.name(),
-            ms(self.plan),
-            ms(self.status),
-            ms(self.manage),
-            ms(self.rolling),
-        );
-    }
-}
-
-fn planner(
-    (nodes, pods, ds): &(
-        Vec<RolloutNode>,
-        Vec<DaemonPod>,
-        dsched::registry::DaemonSet,
-    ),
-    v: Variant,
-    reps: usize,
-) -> Planner {
-    let input = RolloutInput {
+        gather: col(1),
+        plan: col(2),
+        drop: col(3),
         nodes,
         pods,
-        hash: ds.current_hash(),
-        strategy: &ds.spec.strategy,
-        min_ready_seconds: ds.spec.min_ready_seconds,
-        now: Time {
-            seconds: NOW,
-            nanos: 0,
-        },
-    };
-    let time = |f: &dyn Fn()| {
-        let mut xs = Vec::new();
-        for i in 0..=reps {
-            let t = Instant::now();
-            f();
-            if i > 0 {
-                xs.push(t.elapsed().as_secs_f64());
-            }
-        }
-        median(&xs)
-    };
-    let plan: RolloutPlan = rollout::plan(&input);
-    assert!(
-        !plan.create_on.is_empty() || !plan.delete.is_empty() || plan.waiting.is_some(),
-        "{}: the scenario should be mid-rollout",
-        v.name()
-    );
-    Planner {
-        plan: time(&|| drop(black_box(rollout::plan(black_box(&input))))),
-        status: time(&|| {
-            black_box(rollout::status(black_box(&input)));
-        }),
-        manage: time(&|| drop(black_box(rollout::plan_manage(black_box(&input))))),
-        rolling: time(&|| drop(black_box(rollout::plan_rolling(black_box(&input))))),
     }
 }
 

@@ -1,7 +1,5 @@
 //! `dsched.v1.Rollout`: the next rolling-update batch and the status of a DaemonSet.
 
-use std::collections::HashMap;
-
 use tonic::{Request, Response, Status};
 
 use super::daemonsets::{daemonset_ref, not_found};
@@ -9,17 +7,11 @@ use super::pb;
 use super::pb::rollout_server::Rollout as RolloutApi;
 use super::state::{State, now};
 use crate::domain::Time;
-use crate::domain::predicate::Verdict;
-use crate::domain::rollout::{self, NodeView, RolloutPlan, RolloutViewInput};
+use crate::domain::rollout::{self, RolloutPlan};
 use crate::domain::validate::{FieldError, FieldPath};
 use crate::error::Error;
-use crate::index::plan::Plan;
+use crate::rollout_sync::SyncInput;
 use crate::telemetry;
-
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
-/// A pod whose node is not in `answer.names`.
-const NOT_LISTED: u32 = u32::MAX;
 
 pub struct RolloutService {
     state: State,
@@ -30,7 +22,7 @@ impl RolloutService {
         RolloutService { state }
     }
 
-    /// Runs one sync for the DaemonSet: placement on the index, its pods, the planner.
+    /// Runs one sync for the DaemonSet (see `rollout_sync`).
     fn sync(
         &self,
         namespace: String,
@@ -58,110 +50,9 @@ impl RolloutService {
             .registry
             .get(&ns, &name)
             .ok_or_else(|| not_found(&ns, &name))?;
-        let inventory = &self.state.inventory;
-        let key = &ds.spec.strategy.topology_key;
-        // Every listed node, with its topology domain when the rollout goes by waves.
-        let mut answer = inventory.evaluate_labeled(
-            &Plan::compile(&ds.spec.placement),
-            None,
-            usize::MAX,
-            (!key.is_empty()).then_some(key.as_str()),
-        );
-        let pods = inventory.pods_of(&ns, &name);
-        // Listed name → its index in `answer.names`, borrowed: nothing allocated per node.
-        let mut listed: FastMap<&str, u32> =
-            FastMap::with_capacity_and_hasher(answer.names.len(), Default::default());
-        for (i, (node, _)) in answer.names.iter().enumerate() {
-            listed.insert(node, i as u32);
-        }
-        // Each pod's listed node (its index in `answer.names`), looked up once here and
-        // handed to the planner below, so the planner hashes no names itself.
-        let pod_listed: Vec<u32> = pods
-            .iter()
-            .map(|p| listed.get(p.node.as_str()).copied().unwrap_or(NOT_LISTED))
-            .collect();
-        drop(listed);
-        // Nodes that host a pod but may not keep it: their pods are misscheduled. Each with
-        // its domain.
-        let mut hosting: Vec<&str> = pods
-            .iter()
-            .zip(&pod_listed)
-            .filter(|&(_, &i)| i == NOT_LISTED)
-            .map(|(p, _)| p.node.as_str())
-            .collect();
-        hosting.sort_unstable();
-        hosting.dedup();
-        let excluded: Vec<(&str, String)> = hosting
-            .into_iter()
-            .filter_map(|node| {
-                let (n, _) = inventory.get_node(node)?;
-                let domain = if key.is_empty() {
-                    String::new()
-                } else {
-                    n.labels.get(key).cloned().unwrap_or_default()
-                };
-                Some((node, domain))
-            })
-            .collect();
-        // Per listed node, its domain's index into `values` (both empty without waves).
-        let (values, domain_of) = (
-            std::mem::take(&mut answer.label_values),
-            std::mem::take(&mut answer.labels),
-        );
-        // Listed and excluded nodes merged by name, so the planner need not sort them; where
-        // each listed and each excluded node lands in that list.
-        let mut nodes: Vec<NodeView<'_>> = Vec::with_capacity(answer.names.len() + excluded.len());
-        let mut position_of_listed: Vec<u32> = Vec::with_capacity(answer.names.len());
-        let mut position_of_excluded: FastMap<&str, u32> =
-            FastMap::with_capacity_and_hasher(excluded.len(), Default::default());
-        let mut rest = excluded.iter().peekable();
-        for (i, (node, run)) in answer.names.iter().enumerate() {
-            while let Some((name, domain)) = rest.next_if(|(name, _)| *name < node) {
-                position_of_excluded.insert(name, nodes.len() as u32);
-                nodes.push(NodeView {
-                    name,
-                    verdict: Verdict::EXCLUDE,
-                    domain,
-                });
-            }
-            position_of_listed.push(nodes.len() as u32);
-            nodes.push(NodeView {
-                name: node,
-                verdict: if run { Verdict::RUN } else { Verdict::KEEP },
-                domain: domain_of
-                    .get(i)
-                    .map_or("", |&d| values[d as usize].as_str()),
-            });
-        }
-        for (name, domain) in rest {
-            position_of_excluded.insert(name, nodes.len() as u32);
-            nodes.push(NodeView {
-                name,
-                verdict: Verdict::EXCLUDE,
-                domain,
-            });
-        }
-        let pod_nodes: Vec<u32> = pods
-            .iter()
-            .zip(&pod_listed)
-            .map(|(p, &i)| match i {
-                NOT_LISTED => position_of_excluded
-                    .get(p.node.as_str())
-                    .copied()
-                    .unwrap_or(rollout::NO_NODE),
-                i => position_of_listed[i as usize],
-            })
-            .collect();
-        let plan = rollout::plan_view(&RolloutViewInput {
-            nodes: &nodes,
-            pods: &pods,
-            pod_nodes: Some(&pod_nodes),
-            hash: ds.current_hash(),
-            strategy: &ds.spec.strategy,
-            min_ready_seconds: ds.spec.min_ready_seconds,
-            now,
-        });
-        Ok((answer.revision, ds, plan))
+        let input = SyncInput::gather(&self.state.inventory, &ds);
+        let plan = input.plan(&ds, now);
+        Ok((input.revision, ds, plan))
     }
 }
 
