@@ -282,10 +282,10 @@ impl Inventory {
             let set = shard.eval_requirements(&selector.0);
             total += set.len() as usize;
             shard.names_in_order(&set, after, keep, |name, slot| {
-                if best.len() >= keep && best.peek().is_some_and(|(top, _)| top < name) {
+                if best.len() >= keep && best.peek().is_some_and(|(top, _)| &**top < name) {
                     return false;
                 }
-                best.push((name.clone(), found.len()));
+                best.push((Arc::from(name), found.len()));
                 found.push(Some(shard.materialize(slot)));
                 if best.len() > keep
                     && let Some((_, out)) = best.pop()

@@ -25,15 +25,18 @@ pub(crate) struct NameOrder {
 }
 
 impl NameOrder {
-    /// `names` must come ascending, each with its slot; `slots` is the shard's slot count.
-    pub(crate) fn build<'a>(
-        names: impl ExactSizeIterator<Item = (&'a str, u32)>,
-        slots: usize,
-    ) -> NameOrder {
-        let mut text = String::new();
-        let mut entries = Vec::with_capacity(names.len());
+    /// The shard's names (any order), each with its slot; `slots` is the shard's slot
+    /// count. Sorts them by each name's first 16 bytes, then the rest.
+    pub(crate) fn build(mut names: Vec<(&str, u32)>, slots: usize) -> NameOrder {
+        let mut keyed: Vec<(u128, &str, u32)> = names
+            .drain(..)
+            .map(|(n, slot)| (prefix(n), n, slot))
+            .collect();
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+        let mut text = String::with_capacity(keyed.iter().map(|k| k.1.len()).sum());
+        let mut entries = Vec::with_capacity(keyed.len());
         let mut rank = vec![u32::MAX; slots];
-        for (i, (name, slot)) in names.enumerate() {
+        for (i, (_, name, slot)) in keyed.into_iter().enumerate() {
             let start = text.len() as u32;
             text.push_str(name);
             entries.push((start, text.len() as u32, slot));
@@ -215,8 +218,8 @@ mod tests {
 
     #[test]
     fn an_order_finds_positions_by_name_and_by_slot() {
-        let names = [("a", 4), ("b", 0), ("d", 2)];
-        let order = NameOrder::build(names.iter().map(|&(n, s)| (n, s)), 6);
+        let names = vec![("d", 2), ("a", 4), ("b", 0)];
+        let order = NameOrder::build(names, 6);
         assert_eq!(order.len(), 3);
         assert_eq!(order.name(2), "d");
         assert_eq!(order.entry(1).2, 0);

@@ -12,7 +12,6 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
-use std::ops::Bound;
 use std::sync::Arc;
 
 use foldhash::fast::RandomState;
@@ -176,9 +175,10 @@ pub(crate) struct Shard {
     syms: Symbols,
     slots: Vec<Option<Record>>,
     free_slots: Vec<u32>,
-    /// Name → slot, in name order (pages walk it). The keys share the interned names' text.
-    /// Lookups by name go through the symbol table instead, which is one hash probe.
-    by_name: BTreeMap<Arc<str>, u32>,
+    /// Live nodes. Lookups by name go through the symbol table (one hash probe); name order
+    /// is `name_order`'s, sorted when an answer first needs it, so an insert keeps no
+    /// ordered map up to date.
+    nodes: usize,
     all: RoaringBitmap,
     by_key: Map<Sym, KeyPostings>,
     /// Nodes per distinct `NoSchedule` / `NoExecute` taint. `PreferNoSchedule` taints are
@@ -187,7 +187,7 @@ pub(crate) struct Shard {
     /// `DeletionCandidateOfClusterAutoscaler=<timestamp>`), which every evaluation would
     /// otherwise walk past.
     by_taint: Map<TaintId, RoaringBitmap>,
-    /// The names in order as one snapshot, built by the first large answer after a node
+    /// The names in order as one snapshot, sorted by the first large answer after a node
     /// joined (readers build it under the read lock, hence the mutex: a leaf lock, held
     /// only to take or store the `Arc`). Departed nodes may linger in it, unanswerable: their
     /// slots are in no set, and a slot is reused only by an insert, which drops the order.
@@ -196,7 +196,7 @@ pub(crate) struct Shard {
 
 impl Shard {
     pub(crate) fn len(&self) -> usize {
-        self.by_name.len()
+        self.nodes
     }
 
     pub(crate) fn all(&self) -> &RoaringBitmap {
@@ -354,8 +354,11 @@ impl Shard {
         let mut cached = self.name_order.lock();
         cached
             .get_or_insert_with(|| {
-                let names = self.by_name.iter().map(|(name, &slot)| (&**name, slot));
-                Arc::new(NameOrder::build(names, self.slots.len()))
+                let names = self.slots.iter().enumerate().filter_map(|(slot, r)| {
+                    let r = r.as_ref()?;
+                    Some((self.syms.resolve(r.name), slot as u32))
+                });
+                Arc::new(NameOrder::build(names.collect(), self.slots.len()))
             })
             .clone()
     }
@@ -367,7 +370,7 @@ impl Shard {
 
     /// Whether `set` is small enough that sorting it beats walking the shard's name order.
     pub(crate) fn is_small(&self, set: &RoaringBitmap) -> bool {
-        (set.len() as usize).saturating_mul(8) < self.by_name.len()
+        (set.len() as usize).saturating_mul(8) < self.nodes
     }
 
     /// Visits the slots of `set` in ascending name order, after `after`, at most `limit`,
@@ -375,24 +378,25 @@ impl Shard {
     /// keeps while the shard is locked.
     ///
     /// A small set is sorted directly (by each name's first 16 bytes, then the rest); a
-    /// large one is found by walking the name order, which avoids sorting most of the shard.
+    /// large one is found by walking the name order (sorted now if a node joined since it
+    /// was last needed).
     pub(crate) fn names_in_order(
         &self,
         set: &RoaringBitmap,
         after: Option<&str>,
         limit: usize,
-        mut visit: impl FnMut(&Arc<str>, u32) -> bool,
+        mut visit: impl FnMut(&str, u32) -> bool,
     ) {
         if limit == 0 || set.is_empty() {
             return;
         }
         if self.is_small(set) {
-            let mut found: Vec<(u128, &Arc<str>, u32)> = set
+            let mut found: Vec<(u128, &str, u32)> = set
                 .iter()
                 .filter_map(|slot| {
-                    let name = self.name_of(slot)?;
+                    let name: &str = self.name_of(slot)?;
                     after
-                        .is_none_or(|a| &**name > a)
+                        .is_none_or(|a| name > a)
                         .then(|| (prefix(name), name, slot))
                 })
                 .collect();
@@ -403,10 +407,11 @@ impl Shard {
                 }
             }
         } else {
-            let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
-            let walk = self.by_name.range::<str, _>((lower, Bound::Unbounded));
-            for (name, &slot) in walk.filter(|(_, slot)| set.contains(**slot)).take(limit) {
-                if !visit(name, slot) {
+            let order = self.name_order();
+            let walk = (order.first_after(after)..order.len()).map(|i| order.entry(i));
+            let text = order.text();
+            for (start, end, slot) in walk.filter(|&(_, _, slot)| set.contains(slot)).take(limit) {
+                if !visit(&text[start as usize..end as usize], slot) {
                     return;
                 }
             }
@@ -516,10 +521,8 @@ impl Shard {
             (self.slots.len() - 1) as u32
         });
         self.syms.set_node(name, Some(slot));
-        if let Some(text) = self.syms.shared(name) {
-            self.by_name.insert(text.clone(), slot);
-            *self.name_order.get_mut() = None;
-        }
+        self.nodes += 1;
+        *self.name_order.get_mut() = None;
         add(&mut self.all, slot);
         let Shard {
             syms,
@@ -792,7 +795,7 @@ impl Shard {
         let Some(record) = self.slots[slot as usize].take() else {
             return;
         };
-        self.by_name.remove(self.syms.resolve(record.name));
+        self.nodes -= 1;
         // The name order stays valid: this slot is now in no set, so walks of the order skip
         // it, and only an insert reuses a slot, which drops the order.
         self.syms.set_node(record.name, None);
@@ -916,7 +919,7 @@ mod tests {
         assert!(shard.delete("a", &mut next));
         assert!(shard.delete("b", &mut next));
         assert_eq!(shard.syms.len(), 0, "every string released");
-        assert!(shard.by_key.is_empty() && shard.by_name.is_empty());
+        assert!(shard.by_key.is_empty() && shard.nodes == 0);
     }
 
     #[test]
