@@ -13,8 +13,8 @@
 use std::sync::Arc;
 
 /// One shard's names ascending, their text in one buffer, with each name's slot and each
-/// slot's position. Built from the shard's ordered name map under its read lock; dropped when
-/// a node joins the shard.
+/// slot's position. Sorted from the shard's records under its read lock; dropped when a node
+/// joins the shard.
 #[derive(Debug)]
 pub(crate) struct NameOrder {
     text: Arc<str>,

@@ -7,7 +7,7 @@
 //!
 //! Node names are interned too, so a name and the `kubernetes.io/hostname` label that
 //! usually repeats it share one string, and the symbol remembers the slot of the node it
-//! names: finding a node by name is one hash probe, not a walk of the ordered name map.
+//! names: finding a node by name is one hash probe.
 
 use std::collections::HashMap;
 use std::sync::Arc;
