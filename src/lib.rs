@@ -36,7 +36,7 @@ pub use error::Error;
 
 /// The global allocator (feature `mimalloc`, on by default): per-thread heaps, where
 /// glibc's malloc made the server's worker threads wait on its arena locks under load
-/// (see `loadtest/README.md`, "Allocator").
+/// (see `loadtest/README.md`, "Third pass").
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
