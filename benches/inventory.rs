@@ -32,7 +32,8 @@
 //!    batches in flight; once with a normal tonic client (it encodes as it sends, in this
 //!    process, on the same cores as the server) and once with batches encoded beforehand
 //!    (the server's share of the work alone). A third, diagnostic run serves the same
-//!    `Inventory` service with 16 MiB HTTP/2 windows, to show what flow control costs.
+//!    `Inventory` service alone with 16 MiB HTTP/2 windows per stream and per connection
+//!    (the server's defaults: 8 and 16 MiB), to show what flow control still costs.
 //!
 //! Diagnostics: `--only PHASE,…` runs some phases (e.g. under `perf record`);
 //! `--without-label KEY` strips a label before the memory phase, to show what it costs.
@@ -67,7 +68,8 @@ const GOAL_BYTES_PER_NODE: f64 = 1024.0;
 const GOAL_GRPC_PER_S: f64 = 200_000.0;
 /// Every node whose index is this modulo 100 is left out of the resync listing (1 %).
 const RESYNC_MISSING_MOD: usize = 100;
-/// HTTP/2 receive window of the flow-control experiment (hyper's server default is 1 MiB).
+/// HTTP/2 receive windows of the flow-control experiment (the server's defaults are
+/// `config::DEFAULT_HTTP2_STREAM_WINDOW` and `DEFAULT_HTTP2_CONNECTION_WINDOW`).
 const WIDE_WINDOW: u32 = 16 << 20;
 
 #[derive(Clone, Debug)]
@@ -872,8 +874,8 @@ impl WideServer {
 }
 
 /// An experiment, not the shipped wiring: the same `Inventory` service alone on a tonic
-/// server whose HTTP/2 receive windows are `window` bytes instead of hyper's 1 MiB
-/// default, to show how much of the stream's rate flow control costs.
+/// server whose HTTP/2 receive windows are both `window` bytes, without the edge layer,
+/// reflection and health, to show how much of the stream's rate flow control still costs.
 async fn start_wide_windows(shards: usize, window: u32) -> WideServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind grpc");
     let addr = listener.local_addr().expect("address");

@@ -96,6 +96,8 @@ pub async fn run(
 
     let router = Server::builder()
         .max_concurrent_streams(config.max_concurrent_streams)
+        .initial_stream_window_size(Some(config.http2_stream_window))
+        .initial_connection_window_size(Some(config.http2_connection_window))
         .http2_keepalive_interval(Some(config.keepalive_interval))
         .http2_keepalive_timeout(Some(config.keepalive_timeout))
         .layer(EdgeLayer::new(config.max_in_flight))

@@ -97,6 +97,11 @@ fn help_lists_every_flag_with_its_env_var() {
         ("--log-format", "DSCHED_LOG_FORMAT"),
         ("--max-message-bytes", "DSCHED_MAX_MESSAGE_BYTES"),
         ("--max-concurrent-streams", "DSCHED_MAX_CONCURRENT_STREAMS"),
+        ("--http2-stream-window", "DSCHED_HTTP2_STREAM_WINDOW"),
+        (
+            "--http2-connection-window",
+            "DSCHED_HTTP2_CONNECTION_WINDOW",
+        ),
         ("--max-in-flight", "DSCHED_MAX_IN_FLIGHT"),
         ("--keepalive-interval", "DSCHED_KEEPALIVE_INTERVAL"),
         ("--drain-deadline", "DSCHED_DRAIN_DEADLINE"),
