@@ -150,21 +150,27 @@ fn parse_shards(s: &str) -> Result<usize, String> {
 }
 
 fn parse_message_bytes(s: &str) -> Result<usize, String> {
-    let n: usize = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not a whole number of bytes"))?;
-    if !(4096..=1 << 30).contains(&n) {
-        return Err(format!("{n} is outside 4096..=1073741824"));
-    }
-    Ok(n)
+    parse_bytes_in(s, 4096..=1 << 30)
 }
 
 fn parse_window(s: &str) -> Result<u32, String> {
-    let n: u32 = s
+    parse_bytes_in(s, 65_536..=1 << 30)
+}
+
+/// A whole number of bytes within `range`.
+fn parse_bytes_in<T>(s: &str, range: std::ops::RangeInclusive<T>) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    let n: T = s
         .parse()
         .map_err(|_| format!("{s:?} is not a whole number of bytes"))?;
-    if !(65_536..=1 << 30).contains(&n) {
-        return Err(format!("{n} is outside 65536..=1073741824"));
+    if !range.contains(&n) {
+        return Err(format!(
+            "{n} is outside {}..={}",
+            range.start(),
+            range.end()
+        ));
     }
     Ok(n)
 }
