@@ -65,15 +65,32 @@ impl Plan {
         }
     }
 
+    /// `(shouldRun, keep)` of one candidate from its own taints: what the taint sets
+    /// decide, read from the record, for a candidate list too short to be worth walking
+    /// every distinct taint of the shard.
+    fn slot_verdict(&self, shard: &Shard, slot: u32) -> (bool, bool) {
+        let (mut no_schedule, mut no_execute) = (false, false);
+        for (key, value, effect) in shard.taints_of(slot) {
+            if !effect.affects_placement() || self.tolerated(key, value, effect) {
+                continue;
+            }
+            match effect {
+                TaintEffect::NoSchedule => no_schedule = true,
+                _ => no_execute = true,
+            }
+        }
+        (!no_schedule && !no_execute, no_schedule && !no_execute)
+    }
+
     fn tolerated(&self, key: &str, value: &str, effect: TaintEffect) -> bool {
         self.tolerations
             .iter()
             .any(|t| t.tolerates_parts(key, value, effect, false))
     }
 
-    /// The candidates of one shard and its untolerated taint sets.
-    fn shard_sets(&self, shard: &Shard) -> ShardSets {
-        // `None` stands for every node of the shard, so it is never cloned for nothing.
+    /// The candidates of one shard (nodeName, nodeSelector and required affinity), before
+    /// taints; `None` stands for every node of the shard, so it is never cloned for nothing.
+    fn base(&self, shard: &Shard) -> Option<RoaringBitmap> {
         let mut base: Option<RoaringBitmap> = self
             .node_name
             .as_ref()
@@ -106,6 +123,11 @@ impl Plan {
                 }
             });
         }
+        base
+    }
+
+    /// The candidates of one shard and its untolerated taint sets.
+    fn shard_sets(&self, shard: &Shard, base: Option<RoaringBitmap>) -> ShardSets {
         let mut sets = ShardSets {
             base,
             no_schedule: RoaringBitmap::new(),
@@ -136,6 +158,10 @@ impl Plan {
     }
 }
 
+/// Up to this many candidates in a shard, a count reads each candidate's own taints instead
+/// of the shard's taint sets.
+const DIRECT_COUNT: u64 = 32;
+
 /// Up to this many candidates in a shard, taints none of them carry are skipped before
 /// their tolerations are checked.
 const FEW_CANDIDATES: u64 = 256;
@@ -157,13 +183,6 @@ impl ShardSets {
             &self.no_schedule | &self.no_execute,
             &self.no_schedule - &self.no_execute,
         )
-    }
-
-    /// `(shouldRun, keep)` of one candidate slot.
-    fn verdict(&self, slot: u32) -> (bool, bool) {
-        let no_execute = self.no_execute.contains(slot);
-        let no_schedule = self.no_schedule.contains(slot);
-        (!no_schedule && !no_execute, no_schedule && !no_execute)
     }
 
     /// `(shouldRun, keep)` counts.
@@ -579,36 +598,51 @@ impl Inventory {
         let mut copied = Gathered::default();
         for shard in self.shards.iter() {
             let shard = shard.read();
-            let sets = plan.shard_sets(&shard);
             out.total += shard.len();
+            let base = plan.base(&shard);
             if limit == 0 {
-                let (run, keep) = sets.counts(&shard);
-                out.should_run += run as usize;
-                out.keep += keep as usize;
+                // Counts: a few candidates are decided by their own taints, more by the
+                // shard's taint sets.
+                match base.as_ref().filter(|b| b.len() <= DIRECT_COUNT) {
+                    Some(few) => {
+                        for slot in few {
+                            let (run, keep) = plan.slot_verdict(&shard, slot);
+                            out.should_run += usize::from(run);
+                            out.keep += usize::from(keep);
+                        }
+                    }
+                    None => {
+                        let (run, keep) = plan.shard_sets(&shard, base).counts(&shard);
+                        out.should_run += run as usize;
+                        out.keep += keep as usize;
+                    }
+                }
                 continue;
             }
             // Each slot's label value, numbered among all values of the answer.
-            let labels = label.map(|key| {
-                shard.label_by_slot(key, |value| {
-                    *value_index.entry(value.to_owned()).or_insert_with(|| {
-                        out.label_values.push(value.to_owned());
-                        (out.label_values.len() - 1) as u32
+            let mut labels = || {
+                label.map(|key| {
+                    shard.label_by_slot(key, |value| {
+                        *value_index.entry(value.to_owned()).or_insert_with(|| {
+                            out.label_values.push(value.to_owned());
+                            (out.label_values.len() - 1) as u32
+                        })
                     })
                 })
-            });
-            if let Some(base) = sets.base.as_ref().filter(|b| shard.is_small(b)) {
-                // A few candidates (a selective query): each is decided by two membership
-                // tests and named directly; no set is built. The part has no order, so the
-                // answer is merged from the shards' runs.
+            };
+            if let Some(base) = base.as_ref().filter(|b| shard.is_small(b)) {
+                // A few candidates (a selective query): each is decided by its own taints and
+                // named from its record, which both are read anyway; no set is built. The
+                // part has no order, so the answer is merged from the shards' runs.
                 let part = Part {
                     order: None,
                     run: RoaringBitmap::new(),
                     either: RoaringBitmap::new(),
-                    labels,
+                    labels: labels(),
                 };
                 let start = copied.keys.len();
                 for slot in base {
-                    let (run, keep) = sets.verdict(slot);
+                    let (run, keep) = plan.slot_verdict(&shard, slot);
                     out.should_run += usize::from(run);
                     out.keep += usize::from(keep);
                     if let Some(name) = shard.name_of(slot).filter(|_| run || keep)
@@ -621,6 +655,8 @@ impl Inventory {
                 parts.push(part);
                 continue;
             }
+            let labels = labels();
+            let sets = plan.shard_sets(&shard, base);
             let (run, keep) = sets.into_sets(&shard);
             out.should_run += run.len() as usize;
             out.keep += keep.len() as usize;

@@ -349,6 +349,20 @@ impl Shard {
         })
     }
 
+    /// The taints of the node in `slot` as borrowed parts (none for an empty slot).
+    pub(crate) fn taints_of(&self, slot: u32) -> impl Iterator<Item = (&str, &str, TaintEffect)> {
+        let record = self.slots.get(slot as usize).and_then(Option::as_ref);
+        record.into_iter().flat_map(|r| {
+            r.taints.iter().map(|t| {
+                (
+                    self.syms.resolve(t.id.key),
+                    self.syms.resolve(t.id.value),
+                    t.id.effect,
+                )
+            })
+        })
+    }
+
     /// The names in order, built now if a node joined since the last build.
     pub(crate) fn name_order(&self) -> Arc<NameOrder> {
         let mut cached = self.name_order.lock();
