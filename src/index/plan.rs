@@ -6,8 +6,10 @@
 //! distinct taint decided once against the tolerations (user's plus the DaemonSet
 //! defaults). `shouldRun = base − NoSchedule − NoExecute` and
 //! `keep = (base ∧ NoSchedule) − NoExecute` (semantics §1.1 steps 3–5). `PreferNoSchedule`
-//! never excludes; cordon, conditions and resources are not consulted. The brute-force
-//! oracle is `domain::predicate::should_run` over `Inventory::scan_nodes`.
+//! never excludes; cordon, conditions and resources are not consulted. When a shard has only
+//! a few candidates, each is decided from its own record's taints instead (the same rule;
+//! walking every distinct taint of the shard would cost more). The brute-force oracle is
+//! `domain::predicate::should_run` over `Inventory::scan_nodes`.
 
 use std::sync::Arc;
 
@@ -570,10 +572,12 @@ impl Inventory {
     /// (`labels` and `label_values`), read from the records while their shard is locked
     /// anyway: a rollout's topology domains without a lookup per name.
     ///
-    /// Names: each shard's part is taken under its lock with the shard's name order (built
-    /// for a large part; a small part uses it only if it is there, else its names are
-    /// copied). A large answer is then one walk over the inventory's merged order (built
-    /// again only after a node joined); a small one merges the shards' runs.
+    /// Names: a shard with few candidates names them from their records (copied); a larger
+    /// part is taken under its lock with the shard's name order (sorted if a node joined
+    /// since it was last needed; a part small next to its shard uses the order only if it
+    /// is there, else its names are copied). A large answer is then one walk over the
+    /// inventory's merged order (merged again only after a node joined); a small one merges
+    /// the shards' runs.
     pub fn evaluate_labeled(
         &self,
         plan: &Plan,
