@@ -53,18 +53,7 @@ async fn seeding_then_every_scenario_then_writers_with_resyncs() {
 
     // The seeded state is what the scenarios and the ghz configs rely on.
     let mut placement = PlacementClient::new(channel.clone());
-    let evaluated = placement
-        .evaluate(pb::EvaluateRequest {
-            target: Some(pb::evaluate_request::Target::Daemonset(pb::DaemonSetRef {
-                namespace: seed::NAMESPACE.to_owned(),
-                name: seed::SELECTIVE.to_owned(),
-            })),
-            count_only: true,
-            ..pb::EvaluateRequest::default()
-        })
-        .await
-        .expect("evaluate")
-        .into_inner();
+    let evaluated = count_only(&mut placement, seed::SELECTIVE).await;
     let want = selective_count(&seeded.nodes);
     assert!(want > 0, "the selective label exists in the fleet");
     assert_eq!(evaluated.should_run_count as usize, want);
@@ -92,18 +81,7 @@ async fn seeding_then_every_scenario_then_writers_with_resyncs() {
     let smaller = seed::seed(channel.clone(), &SeedSpec::nodes(1_000))
         .await
         .expect("reseed");
-    let evaluated = placement
-        .evaluate(pb::EvaluateRequest {
-            target: Some(pb::evaluate_request::Target::Daemonset(pb::DaemonSetRef {
-                namespace: seed::NAMESPACE.to_owned(),
-                name: seed::BROAD.to_owned(),
-            })),
-            count_only: true,
-            ..pb::EvaluateRequest::default()
-        })
-        .await
-        .expect("evaluate")
-        .into_inner();
+    let evaluated = count_only(&mut placement, seed::BROAD).await;
     assert_eq!(evaluated.total_nodes, 1_000);
 
     // Every scenario, closed loop, with writers churning and resyncing underneath.
@@ -223,4 +201,23 @@ async fn a_failing_call_is_counted_not_hidden() {
         .stop(std::time::Duration::from_secs(30))
         .await
         .expect("clean shutdown");
+}
+
+/// `Evaluate` of a seeded DaemonSet, counts only.
+async fn count_only(
+    placement: &mut PlacementClient<tonic::transport::Channel>,
+    name: &str,
+) -> pb::EvaluateResponse {
+    placement
+        .evaluate(pb::EvaluateRequest {
+            target: Some(pb::evaluate_request::Target::Daemonset(pb::DaemonSetRef {
+                namespace: seed::NAMESPACE.to_owned(),
+                name: name.to_owned(),
+            })),
+            count_only: true,
+            ..pb::EvaluateRequest::default()
+        })
+        .await
+        .expect("evaluate")
+        .into_inner()
 }

@@ -27,11 +27,12 @@ pub(crate) struct NameOrder {
 impl NameOrder {
     /// The shard's names (any order), each with its slot; `slots` is the shard's slot
     /// count. Sorts them by each name's first 16 bytes, then the rest.
-    pub(crate) fn build(mut names: Vec<(&str, u32)>, slots: usize) -> NameOrder {
-        let mut keyed: Vec<(u128, &str, u32)> = names
-            .drain(..)
-            .map(|(n, slot)| (prefix(n), n, slot))
-            .collect();
+    pub(crate) fn build<'a>(
+        names: impl Iterator<Item = (&'a str, u32)>,
+        slots: usize,
+    ) -> NameOrder {
+        let mut keyed: Vec<(u128, &str, u32)> =
+            names.map(|(n, slot)| (prefix(n), n, slot)).collect();
         keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
         let mut text = String::with_capacity(keyed.iter().map(|k| k.1.len()).sum());
         let mut entries = Vec::with_capacity(keyed.len());
@@ -138,6 +139,12 @@ impl MergedOrder {
     }
 }
 
+/// Whether `n` nodes are few next to `of`: few enough that sorting them (or naming them one
+/// by one) beats walking a name order of `of` names.
+pub(crate) fn few_next_to(n: u64, of: usize) -> bool {
+    (n as usize).saturating_mul(8) < of
+}
+
 /// A name's first 16 bytes as a big-endian number (zero-padded), so numbers order like the
 /// names they start and most comparisons of two names never touch the strings.
 pub(crate) fn prefix(name: &str) -> u128 {
@@ -179,11 +186,6 @@ impl Names {
         self.spans.is_empty()
     }
 
-    /// Name `i` and whether it is shouldRun.
-    pub fn get(&self, i: usize) -> Option<(&str, bool)> {
-        self.spans.get(i).map(|s| self.entry(*s))
-    }
-
     pub fn last(&self) -> Option<(&str, bool)> {
         self.spans.last().map(|s| self.entry(*s))
     }
@@ -219,7 +221,7 @@ mod tests {
     #[test]
     fn an_order_finds_positions_by_name_and_by_slot() {
         let names = vec![("d", 2), ("a", 4), ("b", 0)];
-        let order = NameOrder::build(names, 6);
+        let order = NameOrder::build(names.into_iter(), 6);
         assert_eq!(order.len(), 3);
         assert_eq!(order.name(2), "d");
         assert_eq!(order.entry(1).2, 0);

@@ -19,7 +19,7 @@ type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 
 use super::Inventory;
 pub use super::names::Names;
-use super::names::{MergedOrder, NameOrder, Span, prefix};
+use super::names::{MergedOrder, NameOrder, Span, few_next_to, prefix};
 use super::shard::Shard;
 use crate::domain::TaintEffect;
 use crate::domain::affinity::term_parse_error;
@@ -73,21 +73,24 @@ impl Plan {
     fn slot_verdict(&self, shard: &Shard, slot: u32) -> (bool, bool) {
         let (mut no_schedule, mut no_execute) = (false, false);
         for (key, value, effect) in shard.taints_of(slot) {
-            if !effect.affects_placement() || self.tolerated(key, value, effect) {
-                continue;
-            }
-            match effect {
-                TaintEffect::NoSchedule => no_schedule = true,
-                _ => no_execute = true,
+            if self.excludes(key, value, effect) {
+                match effect {
+                    TaintEffect::NoSchedule => no_schedule = true,
+                    _ => no_execute = true,
+                }
             }
         }
         (!no_schedule && !no_execute, no_schedule && !no_execute)
     }
 
-    fn tolerated(&self, key: &str, value: &str, effect: TaintEffect) -> bool {
-        self.tolerations
-            .iter()
-            .any(|t| t.tolerates_parts(key, value, effect, false))
+    /// Whether a taint keeps the pod off (`NoSchedule`) or off and evicted (`NoExecute`):
+    /// it affects placement and no toleration tolerates it.
+    fn excludes(&self, key: &str, value: &str, effect: TaintEffect) -> bool {
+        effect.affects_placement()
+            && !self
+                .tolerations
+                .iter()
+                .any(|t| t.tolerates_parts(key, value, effect, false))
     }
 
     /// The candidates of one shard (nodeName, nodeSelector and required affinity), before
@@ -145,9 +148,8 @@ impl Plan {
             .as_ref()
             .is_some_and(|b| b.len() <= FEW_CANDIDATES);
         for (key, value, effect, nodes) in shard.taint_sets() {
-            if !effect.affects_placement()
-                || (few && sets.base.as_ref().is_some_and(|b| b.is_disjoint(nodes)))
-                || self.tolerated(key, value, effect)
+            if (few && sets.base.as_ref().is_some_and(|b| b.is_disjoint(nodes)))
+                || !self.excludes(key, value, effect)
             {
                 continue;
             }
@@ -336,8 +338,9 @@ const MERGE_AT_MOST: usize = 4096;
 struct Gathered {
     texts: Vec<Arc<str>>,
     own: String,
-    /// In gathering order: each name's span, and its label value's number.
+    /// In gathering order: each name's span, and (when `labeled`) its label value's number.
     spans: Vec<Span>,
+    labeled: bool,
     labels: Vec<u32>,
     keys: Vec<Key>,
     /// Where each shard's run of `keys` ends.
@@ -348,7 +351,9 @@ impl Gathered {
     /// Makes room for `n` more names.
     fn reserve(&mut self, n: usize) {
         self.spans.reserve(n);
-        self.labels.reserve(n);
+        if self.labeled {
+            self.labels.reserve(n);
+        }
         self.keys.reserve(n);
     }
 
@@ -362,7 +367,9 @@ impl Gathered {
             end,
             run,
         });
-        self.labels.push(label);
+        if self.labeled {
+            self.labels.push(label);
+        }
     }
 
     /// Adds a name by copying it.
@@ -380,7 +387,9 @@ impl Gathered {
             end: self.own.len() as u32,
             run,
         });
-        self.labels.push(label);
+        if self.labeled {
+            self.labels.push(label);
+        }
     }
 
     /// Gathers the first `want` names of `part` after `after` from its name order.
@@ -397,7 +406,7 @@ impl Gathered {
                 part.label(slot),
             );
         };
-        if (part.either.len() as usize).saturating_mul(8) < order.len() {
+        if few_next_to(part.either.len(), order.len()) {
             let mut ranks: Vec<usize> = part.either.iter().filter_map(|s| order.rank(s)).collect();
             ranks.sort_unstable();
             ranks
@@ -467,7 +476,11 @@ impl Gathered {
                 span
             })
             .collect();
-        let labels = keys.iter().map(|k| self.labels[k.at as usize]).collect();
+        let labels = if self.labeled {
+            keys.iter().map(|k| self.labels[k.at as usize]).collect()
+        } else {
+            Vec::new()
+        };
         let mut texts = self.texts;
         if !self.own.is_empty() {
             texts.push(Arc::from(self.own));
@@ -532,12 +545,13 @@ impl Gathered {
 }
 
 /// The first `want` names of `parts` after `after`, in one pass over the inventory's merged
-/// name order, with their label numbers.
+/// name order, with their label numbers when `labeled`.
 fn walk_merged(
     merged: &MergedOrder,
     parts: &[Part],
     after: Option<&str>,
     want: usize,
+    labeled: bool,
 ) -> (Names, Vec<u32>) {
     let orders: Vec<&NameOrder> = parts.iter().filter_map(|p| p.order.as_deref()).collect();
     let texts = orders.iter().map(|o| o.text().clone()).collect();
@@ -555,7 +569,9 @@ fn walk_merged(
                 end,
                 run: part.run.contains(slot),
             });
-            labels.push(part.label(slot));
+            if labeled {
+                labels.push(part.label(slot));
+            }
         }
     }
     (Names::new(texts, spans), labels)
@@ -599,7 +615,10 @@ impl Inventory {
         let want = limit.saturating_add(1);
         let mut parts: Vec<Part> = Vec::with_capacity(self.shards.len());
         // Names of parts without an order, copied while their shard is locked.
-        let mut copied = Gathered::default();
+        let mut copied = Gathered {
+            labeled: label.is_some(),
+            ..Gathered::default()
+        };
         for shard in self.shards.iter() {
             let shard = shard.read();
             out.total += shard.len();
@@ -693,9 +712,12 @@ impl Inventory {
             .iter()
             .map(|p| (p.either.len() as usize).min(want))
             .sum();
-        let (mut names, labels) = match self.merged_order(&parts) {
-            Some(merged) if gathering > MERGE_AT_MOST => walk_merged(&merged, &parts, after, want),
-            _ => {
+        let merged = (gathering > MERGE_AT_MOST)
+            .then(|| self.merged_order(&parts))
+            .flatten();
+        let (mut names, labels) = match merged {
+            Some(merged) => walk_merged(&merged, &parts, after, want, label.is_some()),
+            None => {
                 let mut gathered = copied;
                 for part in &parts {
                     if let Some(order) = &part.order {

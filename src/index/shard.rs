@@ -19,7 +19,7 @@ use roaring::RoaringBitmap;
 
 use parking_lot::Mutex;
 
-use super::names::{NameOrder, prefix};
+use super::names::{NameOrder, few_next_to, prefix};
 use super::symbols::{Sym, Symbols};
 use crate::domain::selector::{Operator, Requirement, parse_go_int64};
 use crate::domain::{Condition, Node, Taint, TaintEffect, Time};
@@ -372,7 +372,7 @@ impl Shard {
                     let r = r.as_ref()?;
                     Some((self.syms.resolve(r.name), slot as u32))
                 });
-                Arc::new(NameOrder::build(names.collect(), self.slots.len()))
+                Arc::new(NameOrder::build(names, self.slots.len()))
             })
             .clone()
     }
@@ -384,7 +384,7 @@ impl Shard {
 
     /// Whether `set` is small enough that sorting it beats walking the shard's name order.
     pub(crate) fn is_small(&self, set: &RoaringBitmap) -> bool {
-        (set.len() as usize).saturating_mul(8) < self.nodes
+        few_next_to(set.len(), self.nodes)
     }
 
     /// Visits the slots of `set` in ascending name order, after `after`, at most `limit`,
